@@ -1,0 +1,351 @@
+/**
+ * Warm invocation overhead of the gateway.
+ *
+ * What it measures: requests/s and p50/p99 latency of a trivial Node function
+ * (`'ok'` for every request) called two ways in the same run with the same load
+ * generator: **through the gateway** (`GET /function/NAME`: fastify routing, the
+ * invoker's resolve → balance → undici keep-alive proxy, stats) and **directly** on the
+ * replica's own port (`instances[].origin` from `GET /system/function/NAME`). The
+ * replica, the handler, the machine and the client are the same for both, so the
+ * difference is what the gateway adds on the data path. It runs at 1 connection
+ * (pure per-request latency: the added p50) and 50 connections (throughput under
+ * saturation on a small machine, where the gateway competes with the replica and the
+ * load generator for the same cores).
+ *
+ * Why: a FaaS gateway sits on every synchronous call. The target set for this
+ * 2-core machine is gateway throughput ≥ 0.5× direct and ≤ 0.2 ms added p50; a miss
+ * is reported (PASS/MISS) but does not fail the run. The process exits non-zero
+ * only when the benchmark itself could not run (no load generator, the platform did
+ * not start, the function answered errors under load, …).
+ *
+ * How: `kss up` is spawned as a separate process on 127.0.0.1 with a temporary
+ * data dir, the function is packed and deployed with the SDK, and the load
+ * generator (`wrk`, else autocannon) runs as its own process: a warm-up (~2 s)
+ * then a measured run (~8 s) per cell; wrk uses 1 thread for 1 connection and 2
+ * threads for 50. Direct and gateway runs alternate (direct first at 1
+ * connection, gateway first at 50) so drift hits both. Both handler forms are
+ * probed first (direct, short) and the faster one is measured. The gateway and so
+ * its replicas are stopped at the end, also on error (SIGTERM, SIGKILL after a
+ * grace). Results also go to `bench/results/invoke.json`.
+ *
+ * Usage: `node dist/bench/invoke.bench.js [--warmup S] [--duration S] [--form web|openfaas]
+ *   [--cpu-prof]`. `--cpu-prof` additionally runs the gateway under `node --cpu-prof` at
+ * 50 connections (a separate, unmeasured phase) and prints its top self-time functions.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { packDirectory } from '../src/archive/index.js';
+import { KssClient } from '../src/client/index.js';
+import { freePort } from '../src/providers/local/ports.js';
+import { startGatewayProcess, type GatewayProcess } from './lib/gateway-process.js';
+import { findLoadGenerator, runLoad, type LoadGenerator, type LoadResult } from './lib/loadgen.js';
+
+// dist/bench/invoke.bench.js → the package root.
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KSS_BIN = join(ROOT, 'bin', 'kss.js');
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+
+const TARGET_RATIO = 0.5;
+const TARGET_ADDED_P50_MS = 0.2;
+/** Answers that are not 2xx, or socket errors, above this share make the run invalid. */
+const MAX_ERROR_SHARE = 0.001;
+
+type Form = 'web' | 'openfaas';
+type Target = 'direct' | 'gateway';
+
+const HANDLERS: Record<Form, { file: string; source: string; describe: string }> = {
+  web: { file: 'handler.mjs', source: "export default async () => 'ok';\n", describe: "web form: export default async () => 'ok'" },
+  openfaas: { file: 'handler.cjs', source: "module.exports = async () => 'ok';\n", describe: "OpenFaaS form: module.exports = async () => 'ok'" },
+};
+
+interface Cell extends LoadResult {
+  connections: number;
+  target: Target;
+  url: string;
+}
+
+interface Comparison {
+  connections: number;
+  ratio: number;
+  ratioPass: boolean;
+  addedP50Ms: number;
+  addedP50Pass: boolean;
+  addedP99Ms: number;
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      warmup: { type: 'string', default: '2' },
+      duration: { type: 'string', default: '8' },
+      form: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const warmup = Number(values.warmup);
+  const duration = Number(values.duration);
+  if (!Number.isInteger(warmup) || warmup < 1 || warmup > 60) throw new Error('--warmup: whole seconds, 1-60');
+  if (!Number.isInteger(duration) || duration < 1 || duration > 120) throw new Error('--duration: whole seconds, 1-120');
+  if (values.form !== undefined && values.form !== 'web' && values.form !== 'openfaas') throw new Error('--form: web or openfaas');
+  return { warmup, duration, form: values.form as Form | undefined, cpuProf: values['cpu-prof'] };
+}
+
+function machine(gen: LoadGenerator) {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  let logicalCpus = cpus().length;
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? cpuModel;
+    logicalCpus = (info.match(/^processor\s*:/gm) ?? []).length || logicalCpus;
+  } catch {
+    // not Linux: os.cpus() is enough
+  }
+  return {
+    cpuModel,
+    cores: logicalCpus,
+    ramGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    loadGenerator: gen.version,
+  };
+}
+
+/** Packs a one-file function, deploys it pinned to exactly one replica, and waits until it is ready. */
+async function deploy(client: KssClient, name: string, form: Form, scratch: string): Promise<void> {
+  const dir = mkdtempSync(join(scratch, `fn-${form}-`));
+  writeFileSync(join(dir, HANDLERS[form].file), HANDLERS[form].source);
+  const { digest } = await client.uploadCode(await packDirectory(dir));
+  // One replica, never more: the direct baseline hits one replica, so must the gateway.
+  await client.deploy({ service: name, runtime: 'node', code: digest, labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '1' } });
+  await client.waitReady(name, { timeoutMs: 30_000 });
+}
+
+async function directOrigin(client: KssClient, name: string): Promise<{ origin: string; pid: number | undefined }> {
+  const status = await client.getFunction(name);
+  const ready = (status.instances ?? []).filter((i) => i.state === 'ready' && i.origin);
+  if (ready.length !== 1) throw new Error(`expected exactly one ready replica of ${name}, got ${JSON.stringify(status.instances)}`);
+  return { origin: ready[0]!.origin!, pid: ready[0]!.pid };
+}
+
+/** One request each way before any load: both must answer 200 'ok'. */
+async function check(url: string): Promise<void> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 200 || body !== 'ok') throw new Error(`${url} answered ${res.status} ${JSON.stringify(body.slice(0, 200))}, expected 200 "ok"`);
+}
+
+function validate(r: LoadResult, what: string): void {
+  if (r.requests === 0) throw new Error(`${what}: no request completed`);
+  const bad = r.badStatus + r.socketErrors;
+  if (bad > r.requests * MAX_ERROR_SHARE) {
+    throw new Error(`${what}: ${r.badStatus} non-2xx answers and ${r.socketErrors} socket errors out of ${r.requests} requests; the numbers would not mean anything`);
+  }
+}
+
+const ms = (v: number) => v.toFixed(3);
+const rps = (v: number) => Math.round(v).toLocaleString('en-US');
+const mark = (pass: boolean) => (pass ? 'PASS' : 'MISS');
+
+function table(cells: Cell[], comparisons: Comparison[]): string {
+  const lines = ['| connections | target | req/s | p50 ms | p99 ms |', '|---:|---|---:|---:|---:|'];
+  for (const c of comparisons) {
+    for (const cell of cells.filter((x) => x.connections === c.connections).sort((a, b) => a.target.localeCompare(b.target))) {
+      lines.push(`| ${cell.connections} | ${cell.target} | ${rps(cell.requestsPerSecond)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} |`);
+    }
+    lines.push(`| ${c.connections} | ratio gateway/direct req/s | **${c.ratio.toFixed(2)}×** ${mark(c.ratioPass)} (≥ ${TARGET_RATIO}×) | | |`);
+    lines.push(`| ${c.connections} | added latency (gateway − direct) | | **${ms(c.addedP50Ms)}** ${mark(c.addedP50Pass)} (≤ ${TARGET_ADDED_P50_MS} ms) | ${ms(c.addedP99Ms)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Writes results, keeping the folder out of git by itself (a `*` .gitignore inside it). */
+function writeResults(data: unknown): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const ignore = join(RESULTS_DIR, '.gitignore');
+  if (!existsSync(ignore)) writeFileSync(ignore, '# Benchmark output: machine-specific, not versioned.\n*\n');
+  const file = join(RESULTS_DIR, 'invoke.json');
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  return file;
+}
+
+/** Aggregates a V8 .cpuprofile by function: self time, top `n`. */
+function topSelfTime(profileFile: string, n: number): { ms: number; share: number; fn: string; where: string }[] {
+  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+  const p = JSON.parse(readFileSync(profileFile, 'utf8')) as { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((node) => [node.id, node]));
+  const self = new Map<string, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const node = byId.get(p.samples[i]!)!;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(`file://${ROOT}`, '').replace(/^node:/, 'node:')}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'}\t${where}`;
+    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0));
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0) || 1;
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, us]) => {
+      const [fn, where] = key.split('\t') as [string, string];
+      return { ms: us / 1000, share: us / total, fn, where };
+    });
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions();
+  const gen = findLoadGenerator(ROOT);
+  if (!gen) {
+    process.stderr.write('invoke bench: no load generator: install wrk (apt-get install -y wrk) or run npm install for autocannon\n');
+    return 1;
+  }
+  const host = machine(gen);
+  const scratch = mkdtempSync(join(tmpdir(), 'kss-bench-'));
+  const gateways: GatewayProcess[] = [];
+  const stopAll = () => Promise.all(gateways.map((g) => g.stop(5_000)));
+  // A bench killed from outside still stops its gateway (and with it the replicas).
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`invoke bench: ${signal}: stopping the gateway\n`);
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', () => gateways.forEach((g) => g.child.exitCode === null && g.child.signalCode === null && g.child.kill('SIGKILL')));
+  // Hard bound on the whole run: startup, 2 probes, 8 loads, optional profile, shutdown.
+  const budgetS = 120 + 2 * (1 + 3) + 4 * 2 * (opts.warmup + opts.duration + 12) + (opts.cpuProf ? 60 + opts.warmup + opts.duration : 0);
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`invoke bench: still running after ${budgetS}s: giving up\n`);
+    void stopAll().finally(() => process.exit(1));
+  }, budgetS * 1000);
+  watchdog.unref();
+
+  const say = (s: string) => process.stderr.write(`[invoke bench] ${s}\n`);
+  try {
+    const port = await freePort();
+    say(`starting kss up on 127.0.0.1:${port}`);
+    const gw = await startGatewayProcess({ kssBin: KSS_BIN, port, dataDir: join(scratch, 'data'), cwd: scratch });
+    gateways.push(gw);
+    const client = new KssClient({ gateway: gw.url });
+
+    // Both handler forms, probed directly (50 connections, short); the faster is measured.
+    const forms: Form[] = opts.form ? [opts.form] : ['web', 'openfaas'];
+    const probes: Partial<Record<Form, number>> = {};
+    for (const form of forms) {
+      const name = `bench-${form}`;
+      await deploy(client, name, form, scratch);
+      if (forms.length > 1) {
+        const { origin } = await directOrigin(client, name);
+        await check(`${origin}/`);
+        const load = { url: `${origin}/`, connections: 50, threads: 2, scratchDir: scratch };
+        await runLoad(gen, { ...load, durationSeconds: 1 });
+        const r = await runLoad(gen, { ...load, durationSeconds: 3 });
+        validate(r, `probe ${form}`);
+        probes[form] = r.requestsPerSecond;
+        say(`probe ${form} form, direct, 50 connections: ${rps(r.requestsPerSecond)} req/s`);
+      }
+    }
+    const form: Form = forms.length === 1 ? forms[0]! : probes.web! >= probes.openfaas! ? 'web' : 'openfaas';
+    for (const other of forms.filter((f) => f !== form)) await client.removeFunction(`bench-${other}`);
+    const name = `bench-${form}`;
+    const { origin, pid: replicaPid } = await directOrigin(client, name);
+    const urls: Record<Target, string> = { direct: `${origin}/`, gateway: `${gw.url}/function/${name}` };
+    await check(urls.direct);
+    await check(urls.gateway);
+
+    const cells: Cell[] = [];
+    for (const [connections, order] of [[1, ['direct', 'gateway']], [50, ['gateway', 'direct']]] as const) {
+      const threads = connections === 1 ? 1 : 2;
+      for (const target of order) {
+        const load = { url: urls[target], connections, threads, scratchDir: scratch };
+        say(`${target}, ${connections} connection(s): warm-up ${opts.warmup}s, measure ${opts.duration}s`);
+        validate(await runLoad(gen, { ...load, durationSeconds: opts.warmup }), `${target} warm-up at ${connections} connection(s)`);
+        const r = await runLoad(gen, { ...load, durationSeconds: opts.duration });
+        validate(r, `${target} at ${connections} connection(s)`);
+        cells.push({ connections, target, url: urls[target], ...r });
+      }
+    }
+    // The replica must be the same one all along, or direct and gateway measured different things.
+    const after = await directOrigin(client, name);
+    if (after.origin !== origin || after.pid !== replicaPid) throw new Error(`the replica changed during the run (${origin} pid ${replicaPid} → ${after.origin} pid ${after.pid}); see the gateway log:\n${gw.logs()}`);
+
+    const comparisons: Comparison[] = [1, 50].map((connections) => {
+      const d = cells.find((c) => c.connections === connections && c.target === 'direct')!;
+      const g = cells.find((c) => c.connections === connections && c.target === 'gateway')!;
+      const ratio = g.requestsPerSecond / d.requestsPerSecond;
+      const addedP50Ms = g.p50Ms - d.p50Ms;
+      return { connections, ratio, ratioPass: ratio >= TARGET_RATIO, addedP50Ms, addedP50Pass: addedP50Ms <= TARGET_ADDED_P50_MS, addedP99Ms: g.p99Ms - d.p99Ms };
+    });
+    await gw.stop();
+
+    let profile: { file: string; top: ReturnType<typeof topSelfTime> } | undefined;
+    if (opts.cpuProf) {
+      const profDir = join(RESULTS_DIR, 'profiles');
+      mkdirSync(profDir, { recursive: true });
+      const before = new Set(readdirSync(profDir));
+      const profPort = await freePort();
+      say(`profiling: kss up under --cpu-prof, gateway at 50 connections for ${opts.duration}s`);
+      const pgw = await startGatewayProcess({ kssBin: KSS_BIN, port: profPort, dataDir: join(scratch, 'data-prof'), cwd: scratch, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100'] });
+      gateways.push(pgw);
+      const pclient = new KssClient({ gateway: pgw.url });
+      await deploy(pclient, name, form, scratch);
+      const purl = `${pgw.url}/function/${name}`;
+      await check(purl);
+      await runLoad(gen, { url: purl, connections: 50, threads: 2, scratchDir: scratch, durationSeconds: opts.warmup });
+      validate(await runLoad(gen, { url: purl, connections: 50, threads: 2, scratchDir: scratch, durationSeconds: opts.duration }), 'profiled run');
+      await pgw.stop(15_000);
+      // Only the gateway process writes here (replicas are started without --cpu-prof).
+      const written = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      if (written.length === 0) throw new Error(`kss up wrote no CPU profile to ${profDir}`);
+      const file = join(profDir, written.sort().at(-1)!);
+      profile = { file: relative(ROOT, file), top: topSelfTime(file, 25) };
+    }
+
+    const out: string[] = [];
+    out.push('## Warm invocation: gateway vs direct to the replica');
+    out.push('');
+    out.push(`- Machine: ${host.cpuModel}, ${host.cores} cores, ${host.ramGiB} GiB RAM; Node ${host.node}`);
+    out.push(`- Load generator: ${host.loadGenerator} (GET, warm-up ${opts.warmup}s + measured ${opts.duration}s per row; 1 thread at 1 connection, 2 at 50)`);
+    out.push(`- Function: trivial Node handler, ${HANDLERS[form].describe}, one replica` +
+      (forms.length > 1 ? ` (faster form in a direct probe at 50 connections: web ${rps(probes.web!)} req/s, OpenFaaS ${rps(probes.openfaas!)} req/s)` : ''));
+    out.push(`- Direct = ${urls.direct.replace(/\/$/, '')} (the replica's own port); gateway = GET /function/${name}`);
+    out.push('');
+    out.push(table(cells, comparisons));
+    out.push('');
+    out.push(`Targets: gateway ≥ ${TARGET_RATIO}× direct req/s and ≤ ${TARGET_ADDED_P50_MS} ms added p50 at each connection count.`);
+    if (profile) {
+      out.push('');
+      out.push(`### Gateway CPU profile at 50 connections (top self time; ${profile.file})`);
+      out.push('');
+      out.push('| self ms | share | function | where |');
+      out.push('|---:|---:|---|---|');
+      for (const t of profile.top) out.push(`| ${t.ms.toFixed(0)} | ${(t.share * 100).toFixed(1)}% | ${t.fn.replace(/\|/g, '\\|')} | ${t.where} |`);
+    }
+    const resultsFile = writeResults({
+      benchmark: 'invoke',
+      date: new Date().toISOString(),
+      machine: host,
+      config: { warmupSeconds: opts.warmup, durationSeconds: opts.duration, method: 'GET', loadGenerator: gen.kind },
+      handler: { form, source: HANDLERS[form].source.trim(), probeRequestsPerSecond: probes },
+      targets: { minRatio: TARGET_RATIO, maxAddedP50Ms: TARGET_ADDED_P50_MS },
+      results: cells.map(({ url: _url, ...c }) => c),
+      comparisons,
+      profile,
+    });
+    out.push('');
+    out.push(`Results: ${relative(ROOT, resultsFile)}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`invoke bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    for (const g of gateways) if (g.logs().trim()) process.stderr.write(`--- gateway log (tail) ---\n${g.logs().slice(-4000)}\n`);
+    return 1;
+  } finally {
+    await stopAll();
+    clearTimeout(watchdog);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

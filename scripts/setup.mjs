@@ -1,0 +1,61 @@
+// Shared by `npm start`, `npm test` and `npm run bench`: installs what is missing and
+// rebuilds when sources changed, so the two README commands work on a fresh clone.
+// Uses only node built-ins: it runs before dependencies exist.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const STAMP = join(ROOT, 'dist', '.build-stamp');
+const SOURCES = ['src', 'runtimes', 'test', 'bench', 'tsconfig.json', 'package.json'];
+
+function run(cmd, args, what) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env: process.env });
+  if (r.status !== 0) {
+    process.stderr.write(`\n${what} failed (exit ${r.status ?? r.signal}). Fix the error above and run the command again.\n`);
+    process.exit(r.status || 1);
+  }
+}
+
+function newestMtime(path) {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    newest = Math.max(newest, newestMtime(join(path, entry.name)));
+  }
+  return newest;
+}
+
+/** Installs npm dependencies when node_modules is missing or older than package.json. */
+export function ensureDependencies() {
+  const marker = join(ROOT, 'node_modules', '.package-lock.json');
+  const lock = join(ROOT, 'package-lock.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(join(ROOT, 'package.json')).mtimeMs) return false;
+  const useCi = existsSync(lock) && !existsSync(join(ROOT, 'node_modules'));
+  process.stderr.write(`[setup] installing dependencies (${useCi ? 'npm ci' : 'npm install'}; better-sqlite3 compiles, about 2 minutes on 2 cores)…\n`);
+  run('npm', [useCi ? 'ci' : 'install', '--no-audit', '--no-fund'], 'installing dependencies');
+  return true;
+}
+
+/** Compiles TypeScript to dist/ when any source is newer than the last build. */
+export function ensureBuild({ force = false } = {}) {
+  const stamp = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
+  const newest = Math.max(...SOURCES.map((s) => newestMtime(join(ROOT, s))));
+  if (!force && stamp && stamp >= newest) return false;
+  if (!existsSync(join(ROOT, 'node_modules', 'typescript'))) ensureDependencies();
+  process.stderr.write('[setup] compiling TypeScript…\n');
+  // A clean build: files deleted from src/ must not linger in dist/.
+  rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
+  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], 'compiling');
+  writeFileSync(STAMP, new Date().toISOString());
+  return true;
+}
+
+export function ensureAll() {
+  ensureDependencies();
+  ensureBuild();
+}

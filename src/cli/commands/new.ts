@@ -1,0 +1,63 @@
+/** `kss new NAME --lang LANG`: writes a function folder from a template and adds it to stack.yml. */
+import type { Command } from 'commander';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMap, parseDocument, type YAMLMap } from 'yaml';
+import { assertValidName } from '../../core/index.js';
+import { DEFAULT_GATEWAY, type GlobalOptions, commandContext } from '../context.js';
+import { CliError, EXIT_USAGE } from '../output.js';
+import { runtimeForLang } from '../stack-file.js';
+
+/** `templates/` at the repository root, from the compiled `dist/src/cli/commands/`. */
+export const TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/', import.meta.url));
+
+export function availableTemplates(): string[] {
+  return existsSync(TEMPLATES_DIR) ? readdirSync(TEMPLATES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
+}
+
+export function newCommand(program: Command): void {
+  program
+    .command('new')
+    .description('create a function from a template and add it to a stack file')
+    .argument('<name>', 'function name (lower-case letters, digits and -)')
+    .requiredOption('-l, --lang <lang>', `template language (${availableTemplates().join(', ')})`)
+    .option('-f, --file <stack>', 'stack file to create or add to', 'stack.yml')
+    .action((name: string, opts: { lang: string; file: string }, cmd: Command) => {
+      const ctx = commandContext(cmd.optsWithGlobals<GlobalOptions>());
+      try {
+        assertValidName(name, 'name');
+      } catch (err) {
+        throw new CliError((err as Error).message, EXIT_USAGE);
+      }
+      const templates = availableTemplates();
+      if (!templates.includes(opts.lang)) throw new CliError(`--lang: no template "${opts.lang}"; available: ${templates.join(', ')}`, EXIT_USAGE);
+      const dir = resolve(name);
+      if (existsSync(dir)) throw new CliError(`${relative(process.cwd(), dir) || dir} already exists; pick another name or remove it`);
+      const stackPath = resolve(opts.file);
+      const stackText = existsSync(stackPath) ? readFileSync(stackPath, 'utf8') : undefined;
+      const doc = parseDocument(stackText ?? `version: 1.0\nprovider:\n  name: openfaas\n  gateway: ${DEFAULT_GATEWAY}\nfunctions: {}\n`);
+      if (doc.errors.length) throw new CliError(`${opts.file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]}); fix it or use --file`);
+      if (doc.hasIn(['functions', name])) throw new CliError(`${opts.file} already has a function "${name}"`);
+
+      const source = join(TEMPLATES_DIR, opts.lang);
+      mkdirSync(dir, { recursive: true });
+      const written: string[] = [];
+      for (const file of readdirSync(source)) {
+        writeFileSync(join(dir, file), readFileSync(join(source, file), 'utf8').replaceAll('{{name}}', name));
+        written.push(join(relative(process.cwd(), dir), file));
+      }
+      if (!isMap(doc.get('functions'))) doc.set('functions', doc.createNode({}));
+      // Block style, as faas-cli writes stack files (`functions: {}` would otherwise stay inline).
+      (doc.get('functions') as YAMLMap).flow = false;
+      const handler = `./${relative(resolve(stackPath, '..'), dir) || name}`;
+      doc.setIn(['functions', name], doc.createNode({ lang: runtimeForLang(opts.lang) ?? opts.lang, handler }));
+      writeFileSync(stackPath, doc.toString());
+      ctx.out.result({ name, lang: opts.lang, files: written, stack: opts.file }, () => {
+        for (const f of written) ctx.out.line(`created ${f}`);
+        ctx.out.line(`${stackText === undefined ? 'created' : 'updated'} ${opts.file}`);
+        ctx.out.line();
+        ctx.out.line(`Next: kss deploy -f ${opts.file}`);
+      });
+    });
+}

@@ -1,0 +1,47 @@
+/** `kss up`: run the gateway, the local provider and the store in this process. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { pino } from 'pino';
+import { startEmbedded } from '../../gateway/embedded.js';
+import { VERSION } from '../../version.js';
+import { prettyLogStream } from '../log-format.js';
+import { CliError, EXIT_USAGE } from '../output.js';
+import { parseByteSize } from '../parse.js';
+
+export function upCommand(program: Command): void {
+  program
+    .command('up')
+    .description('run the platform here: gateway + local provider (embedded default)')
+    .option('-p, --port <port>', 'port to listen on (env KSS_PORT)', process.env.KSS_PORT ?? '8080')
+    .option('--host <address>', 'address to listen on (env KSS_HOST)', process.env.KSS_HOST ?? '127.0.0.1')
+    .option('-d, --data-dir <dir>', 'where state and code live (env KSS_DATA_DIR)', process.env.KSS_DATA_DIR ?? './.kss')
+    .option('--max-body <size>', 'largest request body for functions, e.g. 10Mi (env KSS_MAX_BODY)', process.env.KSS_MAX_BODY ?? '10Mi')
+    .option('--log-format <format>', 'pretty or json', process.env.KSS_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'))
+    .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.KSS_LOG_LEVEL ?? 'info')
+    .action(async (opts: { port: string; host: string; dataDir: string; maxBody: string; logFormat: string; logLevel: string }) => {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535)`, EXIT_USAGE);
+      if (!['pretty', 'json'].includes(opts.logFormat)) throw new CliError('--log-format: use pretty or json', EXIT_USAGE);
+      const maxBodyBytes = parseByteSize(opts.maxBody, '--max-body');
+      const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
+      const dataDir = resolve(opts.dataDir);
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes });
+      logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) {
+          logger.warn('second signal: exiting now');
+          process.exit(1);
+        }
+        stopping = true;
+        logger.info({ signal }, 'stopping: finishing in-flight requests and stopping replicas');
+        await platform.close();
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      await new Promise(() => {});
+    });
+}

@@ -1,0 +1,49 @@
+/** The `kss` command line. One file per command under ./commands. */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { deployCommand } from './commands/deploy.js';
+import { invokeCommand } from './commands/invoke.js';
+import { listCommand } from './commands/list.js';
+import { newCommand } from './commands/new.js';
+import { removeCommand } from './commands/remove.js';
+import { upCommand } from './commands/up.js';
+import { EXIT_USAGE, reportError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('kss')
+    .description('Kube-Serverless: functions on this machine or on Kubernetes, with the OpenFaaS API')
+    .version(VERSION)
+    .option('-g, --gateway <url>', 'gateway URL (env KSS_GATEWAY; default http://127.0.0.1:8080)')
+    .option('--json', 'print results as JSON for scripts')
+    .showHelpAfterError('(run `kss --help` for usage)')
+    .exitOverride();
+  upCommand(program);
+  newCommand(program);
+  deployCommand(program);
+  listCommand(program);
+  invokeCommand(program);
+  removeCommand(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    return reportError(err, Boolean(program.opts().json));
+  }
+}
+
+const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KssError } from '../core/index.js';
+import { parseStackFile, runtimeForLang, substituteEnv } from './stack-file.js';
+
+function dirWith(...folders: string[]): string {
+  const d = mkdtempSync(join(tmpdir(), 'kss-stack-'));
+  for (const f of folders) mkdirSync(join(d, f), { recursive: true });
+  writeFileSync(join(d, 'hello', 'handler.js'), 'export default () => 1');
+  return d;
+}
+
+test('a faas-cli stack file reads into deploy specs', () => {
+  const dir = dirWith('hello');
+  const stack = parseStackFile(
+    `version: 1.0
+provider:
+  name: openfaas
+  gateway: \${GW:-http://127.0.0.1:8080}
+functions:
+  hello:
+    lang: node20
+    handler: ./hello
+    image: \${REGISTRY:-docker.io}/hello:latest
+    environment:
+      write_debug: true
+      RETRIES: 3
+    labels:
+      com.openfaas.scale.min: 2
+    annotations:
+      topic: orders
+    limits:
+      memory: 128Mi
+    timeout: 30s
+`,
+    dir,
+    'stack.yml',
+    { REGISTRY: 'ghcr.io/me' },
+  );
+  assert.equal(stack.gateway, 'http://127.0.0.1:8080');
+  assert.equal(stack.functions.length, 1);
+  const f = stack.functions[0]!;
+  assert.equal(f.name, 'hello');
+  assert.equal(f.runtime, 'node');
+  assert.equal(f.codeDir, join(dir, 'hello'));
+  assert.deepEqual(f.spec, {
+    service: 'hello',
+    runtime: 'node',
+    image: 'ghcr.io/me/hello:latest',
+    envVars: { write_debug: 'true', RETRIES: '3' },
+    labels: { 'com.openfaas.scale.min': '2' },
+    annotations: { topic: 'orders' },
+    limits: { memory: '128Mi' },
+    timeout: '30s',
+  });
+});
+
+test('a handler naming a file packages its folder with that entry', () => {
+  const dir = dirWith('hello');
+  const f = parseStackFile('functions:\n  hello:\n    lang: node\n    handler: ./hello/handler.js\n', dir).functions[0]!;
+  assert.equal(f.codeDir, join(dir, 'hello'));
+  assert.equal(f.entry, 'handler.js');
+  assert.equal(f.spec.handler, 'handler.js');
+});
+
+test('bad stack files are rejected naming the file and field', () => {
+  const dir = dirWith('hello');
+  const cases: Array<[string, RegExp]> = [
+    ['functions: [unclosed', /stack\.yml: not valid YAML at line 1/],
+    ['- a\n- b', /\(top level\)/],
+    ['functions: {}', /functions: expected at least one/],
+    ['functions:\n  Bad_Name:\n    lang: node\n    handler: ./hello', /functions\.Bad_Name/],
+    ['functions:\n  a:\n    handler: ./hello', /functions\.a\.lang: required/],
+    ['functions:\n  a:\n    lang: cobol\n    handler: ./hello', /functions\.a\.lang: "cobol" is not a known language/],
+    ['functions:\n  a:\n    lang: node', /functions\.a\.handler: required/],
+    ['functions:\n  a:\n    lang: node\n    handler: ./missing', /functions\.a\.handler: \.\/missing does not exist/],
+    ['provider:\n  gateway: ftp://x\nfunctions:\n  a:\n    lang: node\n    handler: ./hello', /provider\.gateway/],
+    ['functions:\n  a:\n    lang: node\n    handler: ./hello\n    environment: [1]', /functions\.a\.environment/],
+  ];
+  for (const [text, pattern] of cases) {
+    assert.throws(() => parseStackFile(text, dir), (e: unknown) => e instanceof KssError && e.code === 'KSS_INVALID_YAML' && pattern.test(e.message), text);
+  }
+});
+
+test('env substitution and lang names', () => {
+  assert.equal(substituteEnv('${A}-${B:-dflt}-${C:-}', { A: 'x' }), 'x-dflt-');
+  assert.equal(runtimeForLang('node18'), 'node');
+  assert.equal(runtimeForLang('python3-http'), 'python');
+  assert.equal(runtimeForLang('golang-middleware'), 'go');
+  assert.equal(runtimeForLang('bash'), 'exec');
+  assert.equal(runtimeForLang('cobol'), undefined);
+});

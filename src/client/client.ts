@@ -1,0 +1,156 @@
+/**
+ * The typed SDK: the only way the CLI (and later the dashboard and triggers) reach a
+ * gateway. Every failure is an {@link ApiError} carrying the catalogue code, so
+ * callers can branch on `code` rather than parse messages.
+ */
+import type { FunctionStatus } from '../core/index.js';
+import { isErrorCode, type ErrorCode } from '../core/index.js';
+import type { SystemInfo } from '../service/index.js';
+
+/** An error answered by the gateway (or a failure to reach it: code `KSS_UNREACHABLE`). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode | 'KSS_UNREACHABLE' | 'KSS_UNKNOWN',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ClientOptions {
+  /** Gateway base URL, e.g. `http://127.0.0.1:8080`. */
+  gateway: string;
+  fetch?: typeof fetch;
+}
+
+export interface InvokeOptions {
+  method?: string;
+  /** Path below the function, e.g. `/items?x=1`. */
+  path?: string;
+  headers?: Record<string, string>;
+  body?: BodyInit | null;
+  namespace?: string;
+}
+
+/** A function to deploy: the OpenFaaS `FunctionDeployment` fields plus ours. */
+export type DeploySpec = Record<string, unknown> & { service: string; namespace?: string };
+
+export class KssClient {
+  readonly gateway: string;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: ClientOptions) {
+    this.gateway = options.gateway.replace(/\/+$/, '');
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  info(): Promise<SystemInfo> {
+    return this.#json('GET', '/system/info');
+  }
+
+  listFunctions(namespace?: string): Promise<FunctionStatus[]> {
+    return this.#json('GET', `/system/functions${nsQuery(namespace)}`);
+  }
+
+  getFunction(name: string, namespace?: string): Promise<FunctionStatus> {
+    return this.#json('GET', `/system/function/${encodeURIComponent(name)}${nsQuery(namespace)}`);
+  }
+
+  namespaces(): Promise<string[]> {
+    return this.#json('GET', '/system/namespaces');
+  }
+
+  createFunction(spec: DeploySpec): Promise<FunctionStatus> {
+    return this.#json('POST', '/api/v1/functions', spec);
+  }
+
+  updateFunction(spec: DeploySpec): Promise<FunctionStatus> {
+    return this.#json('PUT', `/api/v1/functions/${encodeURIComponent(spec.service)}${nsQuery(spec.namespace)}`, spec);
+  }
+
+  /** Updates the function, creating it when it does not exist (what `faas-cli deploy` does). */
+  async deploy(spec: DeploySpec): Promise<{ status: FunctionStatus; created: boolean }> {
+    try {
+      return { status: await this.updateFunction(spec), created: false };
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'KSS_FUNCTION_NOT_FOUND') return { status: await this.createFunction(spec), created: true };
+      throw err;
+    }
+  }
+
+  async removeFunction(name: string, namespace?: string): Promise<void> {
+    await this.#request('DELETE', `/api/v1/functions/${encodeURIComponent(name)}${nsQuery(namespace)}`);
+  }
+
+  /** Uploads a tar.gz of a function's code; returns its content address. */
+  uploadCode(archive: Uint8Array): Promise<{ digest: string; size: number; files: number }> {
+    return this.#json('POST', '/api/v1/code', archive, 'application/gzip');
+  }
+
+  /** Invokes a function synchronously; the function's own reply comes back as a `Response` (any status). */
+  async invoke(name: string, options: InvokeOptions = {}): Promise<Response> {
+    const qualified = options.namespace ? `${name}.${options.namespace}` : name;
+    const path = options.path ? (options.path.startsWith('/') || options.path.startsWith('?') ? options.path : `/${options.path}`) : '';
+    const res = await this.#send(options.method ?? 'POST', `/function/${encodeURIComponent(qualified)}${path}`, options.body ?? null, options.headers);
+    const code = res.headers.get('x-kss-error');
+    if (code) throw await toApiError(res);
+    return res;
+  }
+
+  /** Polls until the function has `min` ready replicas (default: all desired), or throws after `timeoutMs`. */
+  async waitReady(name: string, options: { namespace?: string; timeoutMs?: number; onProgress?: (s: FunctionStatus) => void } = {}): Promise<FunctionStatus> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    let delay = 50;
+    for (;;) {
+      const status = await this.getFunction(name, options.namespace);
+      options.onProgress?.(status);
+      if (status.availableReplicas >= Math.max(1, status.replicas)) return status;
+      if (Date.now() > deadline) {
+        const last = status.instances?.find((i) => i.lastExit)?.lastExit;
+        throw new ApiError(504, 'KSS_NO_REPLICAS', `function "${name}" is not ready after ${Math.round((options.timeoutMs ?? 60_000) / 1000)}s${last ? ` (its replica ${last})` : ''}; see the gateway's log`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const res = await this.#request(method, path, body, contentType);
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  async #request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
+    const payload = body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body);
+    const res = await this.#send(method, path, payload as BodyInit | null, body === undefined ? undefined : { 'content-type': contentType });
+    if (!res.ok) throw await toApiError(res);
+    return res;
+  }
+
+  async #send(method: string, path: string, body: BodyInit | null, headers?: Record<string, string>): Promise<Response> {
+    try {
+      return await this.#fetch(`${this.gateway}${path}`, { method, body, headers, ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) } as RequestInit);
+    } catch (err) {
+      const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }).cause;
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;
+      throw new ApiError(0, 'KSS_UNREACHABLE', `cannot reach the gateway at ${this.gateway} (${cause}); is it running? Start it with \`npm start\` or \`kss up\`, or point --gateway / KSS_GATEWAY at it`);
+    }
+  }
+}
+
+async function toApiError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (isErrorCode(body.code)) return new ApiError(res.status, body.code, String(body.message ?? res.statusText));
+  } catch {
+    // not a platform error body
+  }
+  return new ApiError(res.status, 'KSS_UNKNOWN', `gateway answered ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+function nsQuery(namespace?: string): string {
+  return namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
+}

@@ -1,0 +1,2 @@
+/** The typed SDK for a Kube-Serverless gateway. */
+export { KssClient, ApiError, type ClientOptions, type InvokeOptions, type DeploySpec } from './client.js';

@@ -1,0 +1,84 @@
+/**
+ * The one error catalogue. Every error the platform itself produces (as opposed to
+ * a function's own reply) is a {@link KssError} with a stable code from here; the HTTP
+ * status is decided here and nowhere else, and the gateway turns it into
+ * `{ "code", "message" }` with the header `X-Kss-Error: <code>`.
+ */
+
+/** Stable error codes and their HTTP status. Never renumber or rename a code. */
+export const ERROR_CATALOGUE = {
+  KSS_BAD_REQUEST: 400,
+  KSS_INVALID_JSON: 400,
+  KSS_INVALID_YAML: 400,
+  KSS_INVALID_NAME: 400,
+  KSS_INVALID_NAMESPACE: 400,
+  KSS_INVALID_SPEC: 400,
+  KSS_INVALID_ARCHIVE: 400,
+  KSS_CODE_REQUIRED: 400,
+  KSS_UNSUPPORTED_RUNTIME: 400,
+  KSS_UNAUTHORIZED: 401,
+  KSS_FORBIDDEN: 403,
+  KSS_FUNCTION_NOT_FOUND: 404,
+  KSS_CODE_NOT_FOUND: 404,
+  KSS_ROUTE_NOT_FOUND: 404,
+  KSS_METHOD_NOT_ALLOWED: 405,
+  KSS_FUNCTION_EXISTS: 409,
+  KSS_PAYLOAD_TOO_LARGE: 413,
+  KSS_UNSUPPORTED_MEDIA_TYPE: 415,
+  KSS_REPLICA_FAILED: 502,
+  KSS_NO_REPLICAS: 503,
+  KSS_SHUTTING_DOWN: 503,
+  KSS_FUNCTION_TIMEOUT: 504,
+  KSS_INTERNAL: 500,
+} as const;
+
+/** A catalogue code. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The JSON body of every platform error. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/**
+ * An error made by the platform. `message` is written for the person reading it:
+ * it says what was wrong and, where it can, what to do next. It never carries stack
+ * traces, internal paths or secret values.
+ */
+export class KssError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds a client should wait before retrying (sets `Retry-After`). */
+  readonly retryAfter?: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfter?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KssError';
+    this.code = code;
+    this.retryAfter = options?.retryAfter;
+  }
+
+  /** The HTTP status this error maps to. */
+  get status(): number {
+    return ERROR_CATALOGUE[this.code];
+  }
+
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Type guard for {@link KssError}, also across module copies (checks the shape). */
+export function isKssError(err: unknown): err is KssError {
+  return (
+    err instanceof KssError ||
+    (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'KssError' &&
+      typeof (err as { code?: unknown }).code === 'string' &&
+      (err as { code: string }).code in ERROR_CATALOGUE)
+  );
+}
+
+/** True when `code` is a catalogue code (used by clients reading `X-Kss-Error`). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CATALOGUE, code);
+}

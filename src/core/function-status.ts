@@ -1,0 +1,51 @@
+/**
+ * `FunctionStatus`: the OpenFaaS status fields (so faas-cli reads our answers)
+ * plus what we add (runtime, code, handler, timeout, cold starts, instances).
+ */
+import type { FunctionSpec } from './function-spec.js';
+import type { ReplicaInfo } from './provider.js';
+
+/** OpenFaaS `FunctionUsage`. */
+export interface FunctionUsage {
+  cpu?: number;
+  totalMemoryBytes?: number;
+}
+
+/**
+ * The OpenFaaS `FunctionStatus` shape, field for field, plus ours. The spec's
+ * fields are repeated as OpenFaaS does, with `service` renamed `name`.
+ */
+export interface FunctionStatus extends Omit<FunctionSpec, 'service'> {
+  name: string;
+  invocationCount: number;
+  replicas: number;
+  availableReplicas: number;
+  createdAt: string;
+  usage?: FunctionUsage;
+  // Kube-Serverless additions
+  updatedAt: string;
+  coldStarts: number;
+  instances?: ReplicaInfo[];
+}
+
+/** Builds a status from the stored spec, the provider's view and the invoke stats. */
+export function toFunctionStatus(
+  spec: FunctionSpec,
+  meta: { createdAt: string; updatedAt: string },
+  live: { replicas: number; availableReplicas: number; instances?: ReplicaInfo[] },
+  stats: { invocationCount: number; coldStarts: number },
+): FunctionStatus {
+  const { service, ...rest } = spec;
+  const status: FunctionStatus = {
+    name: service,
+    ...rest,
+    invocationCount: stats.invocationCount,
+    replicas: live.replicas,
+    availableReplicas: live.availableReplicas,
+    createdAt: meta.createdAt,
+    updatedAt: meta.updatedAt,
+    coldStarts: stats.coldStarts,
+  };
+  if (live.instances) status.instances = live.instances;
+  return status;
+}

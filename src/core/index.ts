@@ -1,0 +1,7 @@
+/** The platform's wire types, the Provider contract and the error catalogue. No I/O here. */
+export * from './errors.js';
+export * from './clock.js';
+export * from './function-spec.js';
+export * from './function-status.js';
+export * from './provider.js';
+export * from './scale-labels.js';

@@ -1,0 +1,97 @@
+/**
+ * The embedded default: gateway + local provider + SQLite state in one data dir.
+ * `kss up` and the integration tests start the platform through here.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/index.js';
+import { DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
+import { LocalProvider, type ReplicaOptions } from '../providers/local/index.js';
+import { FunctionService } from '../service/index.js';
+import { createCodeStore, openSqliteStore } from '../store/index.js';
+import { VERSION } from '../version.js';
+import { createGateway } from './server.js';
+
+export interface EmbeddedOptions {
+  /** Port to listen on; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Address to listen on. Default 127.0.0.1 (the admin API has no auth yet, so not on the network by default). */
+  host?: string;
+  dataDir: string;
+  logger: Logger;
+  clock?: Clock;
+  maxBodyBytes?: number;
+  maxCodeBytes?: number;
+  replica?: Partial<ReplicaOptions>;
+}
+
+export interface EmbeddedPlatform {
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  service: FunctionService;
+  provider: LocalProvider;
+  /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_CODE_BYTES = 100 * 1024 * 1024;
+
+export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedPlatform> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = options.logger;
+  const clock = options.clock ?? systemClock;
+  const maxCodeBytes = options.maxCodeBytes ?? DEFAULT_MAX_CODE_BYTES;
+
+  const store = openSqliteStore(join(dataDir, 'kss.db'), { clock });
+  const code = createCodeStore({ dir: join(dataDir, 'code'), maxArchiveBytes: maxCodeBytes });
+  const stats = new InvocationStats();
+  const provider = new LocalProvider({ code, logger: logger.child({ component: 'local' }), clock, replica: options.replica });
+  const service = new FunctionService({ store, provider, code, stats, logger, version: VERSION });
+  const invoker = new Invoker({
+    provider,
+    lookup: (ref) => {
+      const spec = service.lookup(ref);
+      return spec && { timeoutSeconds: spec.timeout };
+    },
+    observer: stats,
+    logger,
+    clock,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+  });
+  const app = createGateway({ service, invoker, logger, maxCodeBytes });
+
+  const restored = await service.restore();
+  if (restored.restored + restored.failed > 0) logger.info(restored, 'stored functions started');
+
+  try {
+    await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+  } catch (err) {
+    await provider.close();
+    store.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 8080);
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    app,
+    service,
+    provider,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await invoker.close();
+        await provider.close();
+        store.close();
+      })()),
+  };
+}

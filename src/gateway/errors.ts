@@ -1,0 +1,50 @@
+/**
+ * The one place where errors become HTTP: catalogue errors keep their status and
+ * code; fastify's own errors are mapped onto the catalogue; anything else is a
+ * 500 with a generic message (the details go to the log, never to the client).
+ */
+import type { ServerResponse } from 'node:http';
+import type { FastifyError } from 'fastify';
+import { KssError, isKssError } from '../core/index.js';
+
+const FASTIFY_CODES: Record<string, () => KssError> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new KssError('KSS_PAYLOAD_TOO_LARGE', 'request body is larger than the gateway accepts'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new KssError('KSS_INVALID_JSON', 'body: expected JSON, got an empty body'),
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new KssError('KSS_INVALID_JSON', 'body: not valid JSON'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new KssError('KSS_UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type; send application/json'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new KssError('KSS_BAD_REQUEST', 'Content-Length does not match the body'),
+};
+
+/** Converts anything thrown in a route to a catalogue error. `internal` is true for a real 500. */
+export function toKssError(err: unknown): { error: KssError; internal: boolean } {
+  if (isKssError(err)) return { error: err, internal: false };
+  const fe = err as Partial<FastifyError> & { type?: string };
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) return { error: mapped(), internal: false };
+  if (err instanceof SyntaxError || fe.type === 'entity.parse.failed') {
+    return { error: new KssError('KSS_INVALID_JSON', `body: not valid JSON (${(err as Error).message.slice(0, 120)})`), internal: false };
+  }
+  if (fe.validation) return { error: new KssError('KSS_BAD_REQUEST', fe.message ?? 'bad request'), internal: false };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { error: new KssError(fe.statusCode === 413 ? 'KSS_PAYLOAD_TOO_LARGE' : 'KSS_BAD_REQUEST', fe.message ?? 'bad request'), internal: false };
+  }
+  return { error: new KssError('KSS_INTERNAL', 'internal error in the gateway; the gateway log has the details'), internal: true };
+}
+
+/** Headers every platform error carries. */
+export function errorHeaders(error: KssError): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-kss-error': error.code };
+  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  return headers;
+}
+
+/** Writes a platform error on a raw response (used by hijacked routes such as invoke). */
+export function writeRawError(res: ServerResponse, error: KssError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(error.toJSON());
+  res.writeHead(error.status, { ...errorHeaders(error), 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

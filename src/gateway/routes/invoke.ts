@@ -1,0 +1,72 @@
+/**
+ * `ANY /function/{name}[.{namespace}][/{path}]`: the synchronous invoke route. The
+ * request is hijacked from fastify so its body streams straight to the replica and
+ * the reply streams straight back; nothing is buffered whole.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { KssError, parseQualifiedName } from '../../core/index.js';
+import { forwardableRawHeaders } from '../../invoke/index.js';
+import type { GatewayContext } from '../context.js';
+import { writeRawError } from '../errors.js';
+import { toKssError } from '../errors.js';
+import { namespaceParam } from './namespace-param.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+const PREFIX = '/function/';
+
+export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  const handler = invokeHandler(ctx, splitFunctionUrl);
+  app.route({ method: [...METHODS], url: '/function/:name', handler });
+  app.route({ method: [...METHODS], url: '/function/:name/*', handler });
+}
+
+/** Splits `/function/name.ns/a/b?x=1` into the qualified name and `/a/b?x=1`, keeping the path's encoding. */
+export function splitFunctionUrl(url: string): { name: string; path: string } {
+  const rest = url.slice(PREFIX.length);
+  const cut = rest.search(/[/?]/);
+  if (cut < 0) return { name: decodeURIComponent(rest), path: '/' };
+  const tail = rest.slice(cut);
+  return { name: decodeURIComponent(rest.slice(0, cut)), path: tail.startsWith('?') ? `/${tail}` : tail };
+}
+
+/** Builds a hijacking handler that invokes the function named in the URL. */
+export function invokeHandler(ctx: GatewayContext, split: (url: string) => { name: string; path: string }) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const raw = request.raw;
+    const { name, path } = split(raw.url ?? '/');
+    // A namespace in `?namespace=` applies only when the name has none of its own.
+    const ref = parseQualifiedName(name, name.includes('.') ? undefined : namespaceParam(request.query));
+    const lengthHeader = raw.headers['content-length'];
+    const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
+    if (contentLength !== undefined && !Number.isSafeInteger(contentLength)) throw new KssError('KSS_BAD_REQUEST', 'Content-Length is not a number');
+    const headers = forwardableRawHeaders(raw.rawHeaders);
+    headers.push('X-Forwarded-For', request.ip, 'X-Forwarded-Proto', request.protocol);
+    if (raw.headers.host) headers.push('X-Forwarded-Host', raw.headers.host);
+
+    reply.hijack();
+    const res = reply.raw;
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort(new KssError('KSS_BAD_REQUEST', 'the client went away'));
+    });
+    const started = process.hrtime.bigint();
+    try {
+      await ctx.invoker.invoke(
+        ref,
+        { method: raw.method ?? 'GET', path, headers, body: raw, contentLength },
+        (status, fnHeaders) => {
+          fnHeaders['x-duration-seconds'] = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
+          res.writeHead(status, fnHeaders);
+          return res;
+        },
+        clientGone.signal,
+      );
+    } catch (err) {
+      const { error, internal } = toKssError(err);
+      if (internal) ctx.logger.error({ err }, 'invoke failed');
+      if (!clientGone.signal.aborted) writeRawError(res, error);
+      // Unread request bytes would otherwise keep the connection busy.
+      if (!raw.complete) raw.resume();
+    }
+  };
+}

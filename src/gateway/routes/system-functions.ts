@@ -1,0 +1,35 @@
+/**
+ * The OpenFaaS management API: `/system/functions`, `/system/function/{name}`,
+ * `/system/namespaces`. Shapes and status codes follow the OpenFaaS gateway spec,
+ * so faas-cli works against it unchanged.
+ */
+import type { FastifyInstance } from 'fastify';
+import { assertValidName, isPlainObject, KssError } from '../../core/index.js';
+import type { GatewayContext } from '../context.js';
+import { namespaceParam, optionalNamespaceParam, refParam } from './namespace-param.js';
+
+export function systemFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  app.get('/system/functions', async (req) => ctx.service.list(namespaceParam(req.query)));
+
+  app.post('/system/functions', async (req, reply) => {
+    await ctx.service.create(req.body, namespaceParam(req.query));
+    return reply.code(202).send();
+  });
+
+  app.put('/system/functions', async (req, reply) => {
+    await ctx.service.update(req.body, namespaceParam(req.query));
+    return reply.code(200).send();
+  });
+
+  app.delete('/system/functions', async (req, reply) => {
+    const body = req.body;
+    if (!isPlainObject(body)) throw new KssError('KSS_INVALID_SPEC', 'body: expected {"functionName": "..."}');
+    assertValidName(body.functionName, 'functionName');
+    await ctx.service.remove({ name: body.functionName, namespace: namespaceParam(req.query) });
+    return reply.code(200).send();
+  });
+
+  app.get<{ Params: { name: string } }>('/system/function/:name', async (req) => ctx.service.get(refParam(req.params.name, req.query)));
+
+  app.get('/system/namespaces', async () => ctx.service.namespaces());
+}

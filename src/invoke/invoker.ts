@@ -1,0 +1,262 @@
+/**
+ * The data path: resolve a function's ready replicas → wait (bounded) while none is
+ * ready → pick the least loaded → proxy the request through a keep-alive pool with
+ * the body streamed both ways. It emits stats and never calls the control path.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { Agent, errors as undiciErrors } from 'undici';
+import type { Logger } from 'pino';
+import {
+  KssError,
+  canReportFailure,
+  canWatchReplicas,
+  systemClock,
+  type Clock,
+  type Endpoint,
+  type FunctionRef,
+  type Provider,
+} from '../core/index.js';
+import { LeastInFlightBalancer } from './balancer.js';
+import { BodyLimit, payloadTooLarge } from './body-limit.js';
+import { forwardableResponseHeaders } from './hop-headers.js';
+import type { InvokeObserver } from './invocation-stats.js';
+
+/** A request to a function, independent of where it came from (HTTP, queue, trigger). */
+export interface InvocationRequest {
+  method: string;
+  /** Path and query as the function should see them; starts with '/'. */
+  path: string;
+  /** Raw header list `[name, value, …]`, hop-by-hop headers already removed. */
+  headers: string[];
+  body: Readable | Buffer | null;
+  /** Declared body length, when known. */
+  contentLength?: number;
+}
+
+/** Called once with the function's status and headers; returns where its body goes. */
+export type ResponseTarget = (status: number, headers: Record<string, string | string[]>) => Writable;
+
+/** What the invoke path needs to know about a function, from an in-memory cache (no I/O). */
+export interface FunctionLookup {
+  (ref: FunctionRef): { timeoutSeconds: number } | undefined;
+}
+
+export interface InvokerOptions {
+  provider: Provider;
+  lookup: FunctionLookup;
+  observer: InvokeObserver;
+  logger: Logger;
+  clock?: Clock;
+  /** Largest request body accepted, in bytes (default 10 MiB). */
+  maxBodyBytes?: number;
+  /** Longest a request waits for a first ready replica (default 30 s; the function's timeout if shorter). */
+  maxColdWaitMs?: number;
+}
+
+export interface InvocationResult {
+  status: number;
+  endpointId: string;
+  coldStart: boolean;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** Routes invocations to replicas. One per gateway. */
+export class Invoker {
+  readonly #provider: Provider;
+  readonly #lookup: FunctionLookup;
+  readonly #observer: InvokeObserver;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #maxBody: number;
+  readonly #maxColdWaitMs: number;
+  readonly #balancer = new LeastInFlightBalancer();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #unwatch: (() => void) | undefined;
+  /**
+   * One keep-alive pool per replica origin. Idle sockets close after 30 s, well
+   * before the runtime's 75 s keep-alive, so the gateway never reuses a socket the
+   * replica is closing.
+   */
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000, connections: null, pipelining: 1 });
+
+  constructor(options: InvokerOptions) {
+    this.#provider = options.provider;
+    this.#lookup = options.lookup;
+    this.#observer = options.observer;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#maxColdWaitMs = options.maxColdWaitMs ?? 30_000;
+    this.#unwatch = canWatchReplicas(this.#provider) ? this.#provider.onReplicasChanged((ref) => this.#wake(ref)) : undefined;
+  }
+
+  get maxBodyBytes(): number {
+    return this.#maxBody;
+  }
+
+  /**
+   * Invokes `ref`. Rejects with a {@link KssError} for platform failures; when the
+   * function's headers were already written to the target, the target is destroyed
+   * instead (the client sees a cut connection, as with any proxy).
+   */
+  async invoke(ref: FunctionRef, req: InvocationRequest, target: ResponseTarget, signal?: AbortSignal): Promise<InvocationResult> {
+    const fn = this.#lookup(ref);
+    if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
+    if (req.contentLength !== undefined && req.contentLength > this.#maxBody) throw payloadTooLarge(this.#maxBody);
+
+    const started = this.#clock.now();
+    const timeoutMs = fn.timeoutSeconds * 1000;
+    const deadline = started + timeoutMs;
+    this.#observer.started(ref);
+    let status = 0;
+    try {
+      let endpoints = this.#provider.resolve(ref);
+      let coldStart = false;
+      if (endpoints.length === 0) {
+        coldStart = true;
+        endpoints = await this.#waitForEndpoints(ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
+        this.#observer.coldStart(ref, (this.#clock.now() - started) / 1000);
+      }
+      const { endpoint, release } = this.#balancer.acquire(endpoints);
+      try {
+        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), signal);
+      } finally {
+        release();
+      }
+      return { status, endpointId: endpoint.id, coldStart };
+    } catch (err) {
+      if (err instanceof KssError) status = err.status;
+      throw err;
+    } finally {
+      this.#observer.finished(ref, status || 499, (this.#clock.now() - started) / 1000);
+    }
+  }
+
+  /** Closes the connection pools. */
+  async close(): Promise<void> {
+    this.#unwatch?.();
+    await this.#agent.close();
+  }
+
+  async #proxy(ref: FunctionRef, endpoint: Endpoint, req: InvocationRequest, target: ResponseTarget, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    const timeout = new AbortController();
+    const timeoutError = new KssError('KSS_FUNCTION_TIMEOUT', `function "${ref.name}" did not answer within its timeout of ${timeoutMs / 1000}s`);
+    const cancelTimer = this.#clock.setTimeout(() => timeout.abort(timeoutError), Math.max(0, timeoutMs));
+    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+
+    let body: Readable | Buffer | null = req.body;
+    let limitError: unknown;
+    if (body && !Buffer.isBuffer(body) && req.contentLength === undefined) {
+      const limiter = new BodyLimit(this.#maxBody);
+      pipeline(body, limiter, (err) => {
+        if (err) limitError = err;
+      });
+      body = limiter;
+    }
+
+    let status = 0;
+    let headersSent = false;
+    let sink: Writable | undefined;
+    try {
+      await this.#agent.stream(
+        {
+          origin: endpoint.origin,
+          path: req.path,
+          method: req.method as 'GET',
+          headers: req.headers,
+          body: req.method === 'GET' || req.method === 'HEAD' ? null : body,
+          signal: combined,
+          // The whole-request deadline above governs; undici's own timers would cut long functions short.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
+        ({ statusCode, headers }) => {
+          status = statusCode;
+          headersSent = true;
+          sink = target(statusCode, forwardableResponseHeaders(headers as Record<string, string | string[] | undefined>));
+          return sink;
+        },
+      );
+      return status;
+    } catch (err) {
+      const error = classify(err, limitError, timeout.signal.aborted ? timeoutError : undefined);
+      if (error.code === 'KSS_REPLICA_FAILED' && canReportFailure(this.#provider)) {
+        this.#provider.reportFailure(ref, endpoint.id, error.message);
+      }
+      if (headersSent) sink?.destroy(error);
+      if (error.code === 'KSS_REPLICA_FAILED') this.#logger.warn({ function: `${ref.name}.${ref.namespace}`, instance: endpoint.id, err }, 'replica failed during a request');
+      throw error;
+    } finally {
+      cancelTimer();
+    }
+  }
+
+  /** Waits until `ref` has a ready endpoint, the deadline passes, or the caller goes away. */
+  #waitForEndpoints(ref: FunctionRef, deadline: number, signal?: AbortSignal): Promise<readonly Endpoint[]> {
+    const key = `${ref.namespace}/${ref.name}`;
+    return new Promise((resolve, reject) => {
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      const waiters = set;
+      const cleanup = () => {
+        waiters.delete(check);
+        if (waiters.size === 0) this.#waiters.delete(key);
+        cancelTimer();
+        cancelPoll();
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const check = () => {
+        if (!this.#lookup(ref)) {
+          cleanup();
+          reject(new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" was removed`));
+          return;
+        }
+        const eps = this.#provider.resolve(ref);
+        if (eps.length > 0) {
+          cleanup();
+          resolve(eps);
+        }
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cancelTimer = this.#clock.setTimeout(() => {
+        cleanup();
+        reject(new KssError('KSS_NO_REPLICAS', `function "${ref.name}" has no ready replica yet; see \`kss describe ${ref.name}\``, { retryAfter: 1 }));
+      }, Math.max(0, deadline - this.#clock.now()));
+      // Providers without change events are polled.
+      let cancelPoll = () => {};
+      if (!this.#unwatch) {
+        const poll = () => {
+          check();
+          cancelPoll = this.#clock.setTimeout(poll, 50);
+        };
+        cancelPoll = this.#clock.setTimeout(poll, 50);
+      }
+      waiters.add(check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #wake(ref: FunctionRef): void {
+    const set = this.#waiters.get(`${ref.namespace}/${ref.name}`);
+    if (set) for (const check of [...set]) check();
+  }
+}
+
+/** Maps whatever went wrong while proxying to one catalogue error. */
+function classify(err: unknown, limitError: unknown, timeoutError: KssError | undefined): KssError {
+  if (timeoutError) return timeoutError;
+  if (limitError instanceof KssError) return limitError;
+  if (err instanceof KssError) return err;
+  if (err instanceof undiciErrors.RequestContentLengthMismatchError) {
+    return new KssError('KSS_BAD_REQUEST', 'the request body does not match its Content-Length');
+  }
+  if (err instanceof undiciErrors.RequestAbortedError || (err as { name?: string })?.name === 'AbortError') {
+    return new KssError('KSS_BAD_REQUEST', 'the client closed the request before it finished');
+  }
+  return new KssError('KSS_REPLICA_FAILED', 'the function replica closed the connection or could not be reached; it is being restarted', { cause: err });
+}

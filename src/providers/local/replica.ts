@@ -1,0 +1,198 @@
+/**
+ * One replica of a function on this machine: a supervised child process. It is
+ * started, probed on `/ready`, and restarted with exponential backoff when it exits
+ * without being asked to. State changes are reported through `onChange` so the
+ * provider can refresh the endpoints the invoke path reads.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { sleep, type Clock, type FunctionSpec, type ReplicaInfo } from '../../core/index.js';
+import { freePort } from './ports.js';
+import { nextPollDelay, probeReady } from './readiness.js';
+import type { Launcher } from './runtime-launchers.js';
+
+/** Supervisor tuning; defaults follow Kubernetes' CrashLoopBackOff shape, shortened for a laptop. */
+export interface ReplicaOptions {
+  host: string;
+  /** Longest a replica may take from spawn to `/ready` before it counts as failed. */
+  readyTimeoutMs: number;
+  /** SIGTERM → SIGKILL grace when stopping. */
+  graceMs: number;
+  /** First restart delay; doubles per consecutive failure up to `backoffMaxMs`. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** A replica that stayed up this long resets its failure count. */
+  backoffResetMs: number;
+}
+
+export const DEFAULT_REPLICA_OPTIONS: ReplicaOptions = {
+  host: '127.0.0.1',
+  readyTimeoutMs: 30_000,
+  graceMs: 10_000,
+  backoffBaseMs: 100,
+  backoffMaxMs: 10_000,
+  backoffResetMs: 30_000,
+};
+
+/** Environment passed through from the gateway to replicas; nothing else leaks in. */
+const PASSTHROUGH_ENV = ['PATH', 'LANG', 'TZ', 'SYSTEMROOT'];
+
+export class Replica {
+  readonly id: string;
+  #state: ReplicaInfo['state'] = 'starting';
+  #port = 0;
+  #child: ChildProcess | undefined;
+  #restarts = 0;
+  #lastExit: string | undefined;
+  #startedAt: number | undefined;
+  #stopping = false;
+  #stopAbort = new AbortController();
+  #done: Promise<void>;
+  readonly #spec: FunctionSpec;
+  readonly #codeDir: string;
+  readonly #launcher: Launcher;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #options: ReplicaOptions;
+  readonly #onChange: () => void;
+
+  constructor(args: {
+    spec: FunctionSpec;
+    codeDir: string;
+    launcher: Launcher;
+    clock: Clock;
+    logger: Logger;
+    options: ReplicaOptions;
+    onChange: () => void;
+  }) {
+    this.#spec = args.spec;
+    this.id = `${args.spec.service}-${randomBytes(4).toString('hex')}`;
+    this.#codeDir = args.codeDir;
+    this.#launcher = args.launcher;
+    this.#clock = args.clock;
+    this.#logger = args.logger.child({ function: `${args.spec.service}.${args.spec.namespace}`, instance: this.id });
+    this.#options = args.options;
+    this.#onChange = args.onChange;
+    this.#done = this.#run().catch((err) => {
+      this.#logger.error({ err }, 'replica supervisor failed');
+    });
+  }
+
+  get state(): ReplicaInfo['state'] {
+    return this.#state;
+  }
+
+  get origin(): string {
+    return `http://${this.#options.host}:${this.#port}`;
+  }
+
+  info(): ReplicaInfo {
+    const info: ReplicaInfo = { id: this.id, state: this.#state, restarts: this.#restarts };
+    if (this.#port) info.origin = this.origin;
+    if (this.#child?.pid !== undefined && this.#child.exitCode === null) info.pid = this.#child.pid;
+    if (this.#startedAt !== undefined) info.startedAt = new Date(this.#startedAt).toISOString();
+    if (this.#lastExit) info.lastExit = this.#lastExit;
+    return info;
+  }
+
+  /** Marks the replica failed now (e.g. the invoke path saw its connection drop); the process is killed and restarted. */
+  fail(reason: string): void {
+    if (this.#stopping || this.#state !== 'ready') return;
+    this.#logger.warn({ reason }, 'replica reported failed; restarting');
+    this.#child?.kill('SIGKILL');
+  }
+
+  /** Stops the replica: SIGTERM, then SIGKILL after the grace period. Resolves when the process is gone. */
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#setState('stopping');
+      this.#stopAbort.abort(new Error('replica stopping'));
+      const child = this.#child;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const cancel = this.#clock.setTimeout(() => child.kill('SIGKILL'), this.#options.graceMs);
+        await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+        cancel();
+      }
+    }
+    await this.#done;
+  }
+
+  #setState(state: ReplicaInfo['state']): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#onChange();
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      const started = this.#clock.now();
+      const exit = await this.#startOnce();
+      if (this.#stopping) break;
+      failures = this.#clock.now() - started >= this.#options.backoffResetMs ? 1 : failures + 1;
+      this.#lastExit = exit;
+      this.#restarts++;
+      this.#setState('crashed');
+      const delay = Math.min(this.#options.backoffBaseMs * 2 ** (failures - 1), this.#options.backoffMaxMs);
+      this.#logger.warn({ exit, restartInMs: delay }, 'replica stopped unexpectedly');
+      try {
+        await sleep(this.#clock, delay, this.#stopAbort.signal);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** Spawns once and resolves with a description of how the process ended. */
+  async #startOnce(): Promise<string> {
+    this.#port = await freePort(this.#options.host);
+    const launch = this.#launcher(this.#spec, this.#codeDir, this.#options.graceMs);
+    const env: Record<string, string> = {};
+    for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
+    Object.assign(env, this.#spec.envVars ?? {}, launch.env, {
+      PORT: String(this.#port),
+      HOST: this.#options.host,
+      KSS_FUNCTION_NAME: this.#spec.service,
+      KSS_FUNCTION_NAMESPACE: this.#spec.namespace,
+      KSS_INSTANCE: this.id,
+      // The replica exits when its stdin closes: if the gateway dies, no orphan keeps running.
+      KSS_PARENT_PIPE: '1',
+    });
+    this.#startedAt = this.#clock.now();
+    this.#setState('starting');
+    const child = spawn(launch.command, launch.args, { cwd: this.#codeDir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#child = child;
+    const exited = new Promise<string>((resolve) => {
+      child.once('error', (err) => resolve(`failed to start: ${err.message}`));
+      child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    });
+    child.stdin?.on('error', () => {});
+    for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+      if (!stream) continue;
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.#logger.info({ stream: name }, line));
+    }
+
+    let exitedReason: string | undefined;
+    void exited.then((r) => (exitedReason = r));
+    const deadline = this.#clock.now() + this.#options.readyTimeoutMs;
+    let delay = 0;
+    while (exitedReason === undefined && !this.#stopping) {
+      if (await probeReady(this.#port, this.#options.host)) {
+        if (exitedReason === undefined && !this.#stopping) this.#setState('ready');
+        break;
+      }
+      if (this.#clock.now() > deadline) {
+        this.#logger.error({ timeoutMs: this.#options.readyTimeoutMs }, 'replica did not become ready in time; killing it');
+        child.kill('SIGKILL');
+        break;
+      }
+      delay = nextPollDelay(delay);
+      await Promise.race([sleep(this.#clock, delay), exited]);
+    }
+    return exited;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The service layer: every management action, once. The OpenFaaS routes and the
+ * resource API are thin adapters over this; neither has logic the other lacks.
+ * It keeps an in-memory copy of the specs so the invoke path never reads the store.
+ */
+import type { Logger } from 'pino';
+import {
+  KssError,
+  DEFAULT_NAMESPACE,
+  qualifiedName,
+  refOf,
+  scaleSettings,
+  toFunctionStatus,
+  type FunctionRef,
+  type FunctionSpec,
+  type FunctionStatus,
+  type Provider,
+  type ProviderFunctionStatus,
+} from '../core/index.js';
+import { parseFunctionSpec } from '../core/index.js';
+import type { InvocationStats } from '../invoke/index.js';
+import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
+import { notFound } from '../store/index.js';
+import { KeyedMutex } from './keyed-mutex.js';
+
+export interface FunctionServiceOptions {
+  store: FunctionStore;
+  provider: Provider;
+  code: CodeStore;
+  stats: InvocationStats;
+  logger: Logger;
+  version: string;
+}
+
+/** Gateway and provider facts for `/system/info`. */
+export interface SystemInfo {
+  provider: { provider: string; orchestration: string; version: { sha: string; release: string } };
+  version: { sha: string; release: string };
+  arch: string;
+}
+
+export class FunctionService {
+  readonly #store: FunctionStore;
+  readonly #provider: Provider;
+  readonly #code: CodeStore;
+  readonly #stats: InvocationStats;
+  readonly #logger: Logger;
+  readonly #version: string;
+  readonly #specs = new Map<string, FunctionSpec>();
+  readonly #mutex = new KeyedMutex();
+
+  constructor(options: FunctionServiceOptions) {
+    this.#store = options.store;
+    this.#provider = options.provider;
+    this.#code = options.code;
+    this.#stats = options.stats;
+    this.#logger = options.logger;
+    this.#version = options.version;
+  }
+
+  /**
+   * Brings back every stored function (gateway start). A function that cannot start
+   * is logged and left in the store, so nothing deployed is ever lost.
+   */
+  async restore(): Promise<{ restored: number; failed: number }> {
+    const all = await this.#store.list();
+    let failed = 0;
+    await Promise.all(
+      all.map(async ({ spec }) => {
+        this.#specs.set(key(refOf(spec)), spec);
+        try {
+          await this.#provider.deploy(spec);
+        } catch (err) {
+          failed++;
+          this.#logger.error({ function: qualifiedName(refOf(spec)), err }, 'could not start a stored function');
+        }
+      }),
+    );
+    return { restored: all.length - failed, failed };
+  }
+
+  /** The spec of a deployed function, from memory (for the invoke path). */
+  lookup(ref: FunctionRef): FunctionSpec | undefined {
+    return this.#specs.get(key(ref));
+  }
+
+  /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. */
+  async create(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
+    const spec = this.#parse(input, defaultNamespace);
+    const ref = refOf(spec);
+    return this.#mutex.run(key(ref), async () => {
+      if (await this.#store.get(ref)) {
+        throw new KssError('KSS_FUNCTION_EXISTS', `function "${ref.name}" already exists in namespace "${ref.namespace}"; update it with PUT or \`kss deploy\``);
+      }
+      await this.#provider.deploy(spec);
+      let stored: StoredFunction;
+      try {
+        stored = await this.#store.create(spec);
+      } catch (err) {
+        await this.#provider.remove(ref);
+        throw err;
+      }
+      this.#specs.set(key(ref), spec);
+      this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
+      return this.#status(stored);
+    });
+  }
+
+  /** Replaces a function's spec; `KSS_FUNCTION_NOT_FOUND` when there is none. */
+  async update(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
+    const spec = this.#parse(input, defaultNamespace);
+    const ref = refOf(spec);
+    return this.#mutex.run(key(ref), async () => {
+      if (!(await this.#store.get(ref))) throw notFound(ref);
+      await this.#provider.update(spec);
+      const stored = await this.#store.update(spec);
+      this.#specs.set(key(ref), spec);
+      this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
+      return this.#status(stored);
+    });
+  }
+
+  async remove(ref: FunctionRef): Promise<void> {
+    return this.#mutex.run(key(ref), async () => {
+      if (!(await this.#store.delete(ref))) throw notFound(ref);
+      this.#specs.delete(key(ref));
+      this.#stats.forget(ref);
+      await this.#provider.remove(ref);
+      this.#logger.info({ function: qualifiedName(ref) }, 'function removed');
+    });
+  }
+
+  async get(ref: FunctionRef): Promise<FunctionStatus> {
+    const stored = await this.#store.get(ref);
+    if (!stored) throw notFound(ref);
+    return this.#status(stored);
+  }
+
+  async list(namespace?: string): Promise<FunctionStatus[]> {
+    const [stored, live] = await Promise.all([this.#store.list(namespace), this.#provider.list(namespace)]);
+    const byKey = new Map(live.map((s) => [key(s.ref), s]));
+    return stored.map((s) => this.#toStatus(s, byKey.get(key(refOf(s.spec)))));
+  }
+
+  /** The default namespace and every namespace that holds a function. */
+  async namespaces(): Promise<string[]> {
+    const used = await this.#store.namespaces();
+    return [...new Set([DEFAULT_NAMESPACE, ...used])].sort();
+  }
+
+  /** Stores an uploaded code archive (validated, content-addressed). */
+  uploadCode(archive: Buffer): Promise<{ digest: string; size: number; files: number }> {
+    return this.#code.put(archive);
+  }
+
+  info(): SystemInfo {
+    const version = { sha: process.env.KSS_GIT_SHA ?? 'unknown', release: this.#version };
+    return {
+      provider: { provider: 'kube-serverless', orchestration: this.#provider.name, version },
+      version,
+      arch: process.arch === 'x64' ? 'x86_64' : process.arch,
+    };
+  }
+
+  #parse(input: unknown, defaultNamespace?: string): FunctionSpec {
+    const spec = parseFunctionSpec(input, { defaultNamespace, version: this.#version });
+    scaleSettings(spec);
+    if (spec.secrets?.length) {
+      throw new KssError('KSS_INVALID_SPEC', 'secrets: this version has no secret store yet; remove `secrets` from the function to deploy it');
+    }
+    if (spec.code === undefined) {
+      throw new KssError('KSS_CODE_REQUIRED', `code: function "${spec.service}" has no code; deploy it with \`kss deploy -f stack.yml\`, which uploads the handler folder (images cannot be pulled on this provider)`);
+    }
+    if (!this.#code.has(spec.code)) {
+      throw new KssError('KSS_INVALID_SPEC', `code: no uploaded archive has digest ${spec.code}; upload it first (POST /api/v1/code)`);
+    }
+    return spec;
+  }
+
+  async #status(stored: StoredFunction): Promise<FunctionStatus> {
+    return this.#toStatus(stored, await this.#provider.get(refOf(stored.spec)));
+  }
+
+  #toStatus(stored: StoredFunction, live: ProviderFunctionStatus | undefined): FunctionStatus {
+    const counters = this.#stats.get(refOf(stored.spec));
+    return toFunctionStatus(stored.spec, stored, live ?? { replicas: 0, availableReplicas: 0, instances: [] }, counters);
+  }
+}
+
+function key(ref: FunctionRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}

@@ -1,0 +1,123 @@
+/**
+ * The walking skeleton, as a user does it: `kss new`, `kss deploy -f stack.yml`,
+ * curl the function, `kss list`, `kss describe`, `kss invoke`, restart the gateway,
+ * invoke again, `kss remove`. The CLI runs as a real process against a real gateway.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestPlatform, tempDir, type TestPlatform } from './helpers.js';
+
+const KSS = fileURLToPath(new URL('../../bin/kss.js', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function kss(args: string[], options: { cwd: string; gateway?: string; stdin?: string }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, KSS_GATEWAY: options.gateway ?? '' };
+    if (!options.gateway) delete env.KSS_GATEWAY;
+    const child = spawn(process.execPath, [KSS, ...args], { cwd: options.cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+let platform: TestPlatform;
+const work = tempDir('kss-cli-');
+
+before(async () => {
+  platform = await startTestPlatform();
+});
+after(async () => {
+  await platform.close();
+});
+
+test('a new user creates, deploys, calls, lists, describes, restarts and removes a function', async () => {
+  const gateway = platform.url;
+
+  const created = await kss(['new', 'hello', '--lang', 'node'], { cwd: work });
+  assert.equal(created.code, 0, created.stderr);
+  assert.ok(existsSync(join(work, 'hello', 'handler.js')));
+  const stack = readFileSync(join(work, 'stack.yml'), 'utf8');
+  assert.match(stack, /hello:\n\s+lang: node\n\s+handler: \.\/hello/);
+
+  const deployed = await kss(['deploy', '-f', 'stack.yml'], { cwd: work, gateway });
+  assert.equal(deployed.code, 0, deployed.stderr);
+  assert.match(deployed.stdout, new RegExp(`URL: ${gateway}/function/hello`));
+  assert.match(deployed.stderr, /hello: waiting for a ready replica/);
+
+  const res = await fetch(`${gateway}/function/hello`, { method: 'POST', body: 'world' });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'Hello, world!\n');
+
+  const list = await kss(['list', '--json'], { cwd: work, gateway });
+  assert.equal(list.code, 0, list.stderr);
+  const items = JSON.parse(list.stdout) as Array<{ name: string; runtime: string; replicas: number; availableReplicas: number; invocationCount: number }>;
+  assert.equal(items.length, 1);
+  assert.deepEqual({ ...items[0], ...{} }.name, 'hello');
+  assert.equal(items[0]!.runtime, 'node');
+  assert.equal(items[0]!.availableReplicas, 1);
+  assert.equal(items[0]!.invocationCount, 1);
+
+  const table = await kss(['list'], { cwd: work, gateway });
+  assert.match(table.stdout, /NAME\s+RUNTIME\s+READY\s+INVOCATIONS/);
+  assert.match(table.stdout, /hello\s+node\s+1\/1\s+1/);
+
+  const described = await kss(['describe', 'hello'], { cwd: work, gateway });
+  assert.equal(described.code, 0, described.stderr);
+  assert.match(described.stdout, /Replicas:\s+1\/1 ready/);
+  assert.match(described.stdout, /URL:\s+http:\/\/127\.0\.0\.1:\d+\/function\/hello/);
+
+  const invoked = await kss(['invoke', 'hello'], { cwd: work, gateway, stdin: 'from stdin' });
+  assert.equal(invoked.code, 0, invoked.stderr);
+  assert.equal(invoked.stdout, 'Hello, from stdin!\n');
+
+  // Restart: every deployed function comes back, invocable at once.
+  platform = await platform.restart();
+  const again = await fetch(`${platform.url}/function/hello`, { method: 'POST', body: 'again' });
+  assert.equal(again.status, 200);
+  assert.equal(await again.text(), 'Hello, again!\n');
+
+  const removed = await kss(['remove', 'hello'], { cwd: work, gateway: platform.url });
+  assert.equal(removed.code, 0, removed.stderr);
+  const gone = await fetch(`${platform.url}/function/hello`, { method: 'POST', body: 'x' });
+  assert.equal(gone.status, 404);
+  assert.equal(gone.headers.get('x-kss-error'), 'KSS_FUNCTION_NOT_FOUND');
+});
+
+test('CLI errors are clear and exit non-zero', async () => {
+  const unreachable = await kss(['list'], { cwd: work, gateway: 'http://127.0.0.1:9' });
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
+
+  const unknown = await kss(['describe', 'nope'], { cwd: work, gateway: platform.url });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /function "nope" not found .*\[KSS_FUNCTION_NOT_FOUND\]/);
+
+  const json = await kss(['describe', 'nope', '--json'], { cwd: work, gateway: platform.url });
+  assert.equal(JSON.parse(json.stderr).error.code, 'KSS_FUNCTION_NOT_FOUND');
+
+  const badLang = await kss(['new', 'x', '--lang', 'cobol'], { cwd: work });
+  assert.equal(badLang.code, 2);
+  assert.match(badLang.stderr, /no template "cobol"; available: node/);
+
+  const badName = await kss(['new', 'Bad_Name', '--lang', 'node'], { cwd: work });
+  assert.equal(badName.code, 2);
+  assert.match(badName.stderr, /not a valid name/);
+
+  const noStack = await kss(['deploy', '-f', 'missing.yml'], { cwd: work, gateway: platform.url });
+  assert.equal(noStack.code, 2);
+  assert.match(noStack.stderr, /cannot read missing\.yml/);
+});

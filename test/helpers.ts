@@ -1,0 +1,100 @@
+/**
+ * Shared helpers for the integration tests: a real platform on a free loopback
+ * port with a temporary data dir, functions written to temp folders, and deploys
+ * through the real client.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pino } from 'pino';
+import { packDirectory } from '../src/archive/index.js';
+import { KssClient } from '../src/client/index.js';
+import { startEmbedded, type EmbeddedOptions, type EmbeddedPlatform } from '../src/gateway/embedded.js';
+
+export interface TestPlatform extends EmbeddedPlatform {
+  dataDir: string;
+  client: KssClient;
+  /** Stops this gateway and starts a new one on the same data dir (a restart). */
+  restart(): Promise<TestPlatform>;
+}
+
+export function tempDir(prefix = 'kss-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestPlatform(options: Partial<EmbeddedOptions> = {}): Promise<TestPlatform> {
+  const dataDir = options.dataDir ?? tempDir('kss-data-');
+  const logger = pino({ level: process.env.KSS_TEST_LOG_LEVEL ?? 'silent' });
+  const platform = await startEmbedded({ port: 0, logger, ...options, dataDir });
+  const client = new KssClient({ gateway: platform.url });
+  return {
+    ...platform,
+    dataDir,
+    client,
+    restart: async () => {
+      await platform.close();
+      return startTestPlatform({ ...options, dataDir });
+    },
+  };
+}
+
+/** Writes `files` (path → content) into a new temp folder and returns it. */
+export function writeFunction(files: Record<string, string | Buffer>): string {
+  const dir = tempDir('kss-fn-');
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+
+/** Packages `files`, uploads them and deploys `name`; waits until it is ready. */
+export async function deployFunction(
+  client: KssClient,
+  name: string,
+  files: Record<string, string | Buffer>,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  const dir = writeFunction(files);
+  try {
+    const { digest } = await client.uploadCode(await packDirectory(dir));
+    await client.deploy({ service: name, runtime: 'node', code: digest, ...spec });
+    await client.waitReady(name, { namespace: spec.namespace as string | undefined, timeoutMs: 20_000 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** True when a process with this pid exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` every 20 ms until it returns true or `timeoutMs` passes. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export const ECHO_HANDLER = `
+export default async (req) => {
+  const url = new URL(req.url);
+  const body = Buffer.from(await req.arrayBuffer());
+  return new Response(JSON.stringify({
+    method: req.method,
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    headers: Object.fromEntries(req.headers),
+    body: body.toString('base64'),
+  }), { status: 200, headers: { 'content-type': 'application/json', 'x-echo': 'yes' } });
+};
+`;
