@@ -24,13 +24,17 @@
  * then a measured run (~8 s) per cell; wrk uses 1 thread for 1 connection and 2
  * threads for 50. Direct and gateway runs alternate (direct first at 1
  * connection, gateway first at 50) so drift hits both. Both handler forms are
- * probed first (direct, short) and the faster one is measured. The gateway and so
+ * probed first (direct, short) and the faster one is measured. Every run starts
+ * only once the replica is ready and answering (its port is read again each time),
+ * and replica restarts the gateway logs inside a measured window are flagged in the
+ * table, so a cold start never hides in a "warm" number. The gateway and so
  * its replicas are stopped at the end, also on error (SIGTERM, SIGKILL after a
  * grace). Results also go to `bench/results/invoke.json`.
  *
  * Usage: `node dist/bench/invoke.bench.js [--warmup S] [--duration S] [--form web|openfaas]
  *   [--cpu-prof]`. `--cpu-prof` additionally runs the gateway under `node --cpu-prof` at
- * 50 connections (a separate, unmeasured phase) and prints its top self-time functions.
+ * 50 connections (a separate phase, not in the table) and prints its top self-time
+ * functions and our own code's inclusive time, from the samples of the loaded window.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -52,6 +56,8 @@ const TARGET_RATIO = 0.5;
 const TARGET_ADDED_P50_MS = 0.2;
 /** Answers that are not 2xx, or socket errors, above this share make the run invalid. */
 const MAX_ERROR_SHARE = 0.001;
+/** What the local provider logs when the invoke path reports a replica failed (it SIGKILLs and restarts it). */
+const RESTART_MSG = 'replica reported failed; restarting';
 
 type Form = 'web' | 'openfaas';
 type Target = 'direct' | 'gateway';
@@ -65,6 +71,8 @@ interface Cell extends LoadResult {
   connections: number;
   target: Target;
   url: string;
+  /** Replica restarts the gateway logged inside this measured run's window. */
+  restartsDuringRun: number;
 }
 
 interface Comparison {
@@ -130,9 +138,39 @@ async function directOrigin(client: KssClient, name: string): Promise<{ origin: 
   return { origin: ready[0]!.origin!, pid: ready[0]!.pid };
 }
 
+/**
+ * `Authorization` for the admin credentials `kss up` writes into its data dir
+ * (`basic-auth-user`, `basic-auth-password`), once they exist; else none.
+ */
+function adminAuthorization(dataDir: string): string | undefined {
+  try {
+    const password = readFileSync(join(dataDir, 'basic-auth-password'), 'utf8').trim();
+    let user = 'admin';
+    try {
+      user = readFileSync(join(dataDir, 'basic-auth-user'), 'utf8').trim() || user;
+    } catch {
+      // default user
+    }
+    return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A fetch for the SDK that authenticates as the admin when the gateway has credentials. */
+function adminFetch(dataDir: string): typeof fetch {
+  return (input, init) => {
+    const auth = adminAuthorization(dataDir);
+    if (!auth) return fetch(input, init);
+    const headers = new Headers(init?.headers);
+    if (!headers.has('authorization')) headers.set('authorization', auth);
+    return fetch(input, { ...init, headers });
+  };
+}
+
 /** One request each way before any load: both must answer 200 'ok'. */
-async function check(url: string): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+async function check(url: string, headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
   if (res.status !== 200 || body !== 'ok') throw new Error(`${url} answered ${res.status} ${JSON.stringify(body.slice(0, 200))}, expected 200 "ok"`);
 }
@@ -145,6 +183,7 @@ function validate(r: LoadResult, what: string): void {
   }
 }
 
+const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
 const ms = (v: number) => v.toFixed(3);
 const rps = (v: number) => Math.round(v).toLocaleString('en-US');
 const mark = (pass: boolean) => (pass ? 'PASS' : 'MISS');
@@ -153,7 +192,8 @@ function table(cells: Cell[], comparisons: Comparison[]): string {
   const lines = ['| connections | target | req/s | p50 ms | p99 ms |', '|---:|---|---:|---:|---:|'];
   for (const c of comparisons) {
     for (const cell of cells.filter((x) => x.connections === c.connections).sort((a, b) => a.target.localeCompare(b.target))) {
-      lines.push(`| ${cell.connections} | ${cell.target} | ${rps(cell.requestsPerSecond)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} |`);
+      const note = cell.restartsDuringRun ? ` (replica restarted ×${cell.restartsDuringRun} during the run)` : '';
+      lines.push(`| ${cell.connections} | ${cell.target}${note} | ${rps(cell.requestsPerSecond)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} |`);
     }
     lines.push(`| ${c.connections} | ratio gateway/direct req/s | **${c.ratio.toFixed(2)}×** ${mark(c.ratioPass)} (≥ ${TARGET_RATIO}×) | | |`);
     lines.push(`| ${c.connections} | added latency (gateway − direct) | | **${ms(c.addedP50Ms)}** ${mark(c.addedP50Pass)} (≤ ${TARGET_ADDED_P50_MS} ms) | ${ms(c.addedP99Ms)} |`);
@@ -171,27 +211,61 @@ function writeResults(data: unknown): string {
   return file;
 }
 
-/** Aggregates a V8 .cpuprofile by function: self time, top `n`. */
-function topSelfTime(profileFile: string, n: number): { ms: number; share: number; fn: string; where: string }[] {
-  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
-  const p = JSON.parse(readFileSync(profileFile, 'utf8')) as { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] };
+interface ProfileRow {
+  ms: number;
+  share: number;
+  fn: string;
+  where: string;
+}
+
+/**
+ * Aggregates a V8 .cpuprofile by function over the samples taken in
+ * [`fromUs`, `toUs`] (CLOCK_MONOTONIC µs, the clock of both V8's profiler and
+ * `process.hrtime` on Linux; all samples if none fall inside): the top `n` by self
+ * time, and our own code (`src/`) by inclusive time.
+ */
+function summarizeProfile(profileFile: string, n: number, fromUs: number, toUs: number): { windowed: boolean; totalMs: number; self: ProfileRow[]; oursInclusive: ProfileRow[] } {
+  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+  const p = JSON.parse(readFileSync(profileFile, 'utf8')) as { nodes: Node[]; startTime: number; samples: number[]; timeDeltas: number[] };
   const byId = new Map(p.nodes.map((node) => [node.id, node]));
-  const self = new Map<string, number>();
-  for (let i = 0; i < p.samples.length; i++) {
-    const node = byId.get(p.samples[i]!)!;
+  const parent = new Map<number, number>();
+  for (const node of p.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+  const times: number[] = [];
+  let t = p.startTime;
+  for (const d of p.timeDeltas) times.push((t += d));
+  const inWindow = times.some((x) => x >= fromUs && x <= toUs);
+  const label = (node: Node) => {
     const { functionName, url, lineNumber } = node.callFrame;
-    const where = url ? `${url.replace(`file://${ROOT}`, '').replace(/^node:/, 'node:')}:${lineNumber + 1}` : '';
-    const key = `${functionName || '(anonymous)'}\t${where}`;
-    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0));
+    const where = url ? `${url.replace(`file://${ROOT}`, '')}:${lineNumber + 1}` : '';
+    return `${functionName || '(anonymous)'}\t${where}`;
+  };
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    if (inWindow && (times[i]! < fromUs || times[i]! > toUs)) continue;
+    // A sample's weight is the time until the next one.
+    const dt = p.timeDeltas[i + 1] ?? 0;
+    total += dt;
+    const leaf = byId.get(p.samples[i]!)!;
+    self.set(label(leaf), (self.get(label(leaf)) ?? 0) + dt);
+    const seen = new Set<string>();
+    for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+      const key = label(byId.get(id)!);
+      if (seen.has(key) || !key.includes('\tdist/src/')) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + dt);
+    }
   }
-  const total = [...self.values()].reduce((a, b) => a + b, 0) || 1;
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([key, us]) => {
-      const [fn, where] = key.split('\t') as [string, string];
-      return { ms: us / 1000, share: us / total, fn, where };
-    });
+  const rows = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([key, us]) => {
+        const [fn, where] = key.split('\t') as [string, string];
+        return { ms: us / 1000, share: us / (total || 1), fn, where };
+      });
+  return { windowed: inWindow, totalMs: total / 1000, self: rows(self), oursInclusive: rows(inclusive).slice(0, 10) };
 }
 
 async function main(): Promise<number> {
@@ -225,9 +299,10 @@ async function main(): Promise<number> {
   try {
     const port = await freePort();
     say(`starting kss up on 127.0.0.1:${port}`);
-    const gw = await startGatewayProcess({ kssBin: KSS_BIN, port, dataDir: join(scratch, 'data'), cwd: scratch });
+    const dataDir = join(scratch, 'data');
+    const gw = await startGatewayProcess({ kssBin: KSS_BIN, port, dataDir, cwd: scratch });
     gateways.push(gw);
-    const client = new KssClient({ gateway: gw.url });
+    const client = new KssClient({ gateway: gw.url, fetch: adminFetch(dataDir) });
 
     // Both handler forms, probed directly (50 connections, short); the faster is measured.
     const forms: Form[] = opts.form ? [opts.form] : ['web', 'openfaas'];
@@ -249,26 +324,60 @@ async function main(): Promise<number> {
     const form: Form = forms.length === 1 ? forms[0]! : probes.web! >= probes.openfaas! ? 'web' : 'openfaas';
     for (const other of forms.filter((f) => f !== form)) await client.removeFunction(`bench-${other}`);
     const name = `bench-${form}`;
-    const { origin, pid: replicaPid } = await directOrigin(client, name);
-    const urls: Record<Target, string> = { direct: `${origin}/`, gateway: `${gw.url}/function/${name}` };
-    await check(urls.direct);
-    await check(urls.gateway);
+    const gatewayUrl = `${gw.url}/function/${name}`;
+    /** Waits until the one replica is ready and returns its port: before every run, as the gateway may have restarted it (see below). */
+    const readyReplica = async () => {
+      // Let the gateway act on the previous run's disconnects first, then require a replica that answers.
+      await sleep(300);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await client.waitReady(name, { timeoutMs: 30_000 });
+          const replica = await directOrigin(client, name);
+          await check(`${replica.origin}/`);
+          return replica;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await sleep(100);
+        }
+      }
+    };
+    const first = await readyReplica();
+    await check(`${first.origin}/`);
+    // Invoke without credentials, as a public function's caller does; only if the gateway insists, with the admin's (sent to both targets).
+    let invokeHeaders: Record<string, string> = {};
+    const probe = await fetch(gatewayUrl, { signal: AbortSignal.timeout(10_000) });
+    await probe.arrayBuffer();
+    if (probe.status === 401) invokeHeaders = { authorization: adminAuthorization(dataDir) ?? '' };
+    await check(gatewayUrl, invokeHeaders);
+    const restartsBefore = (await client.getFunction(name)).instances?.[0]?.restarts ?? 0;
 
     const cells: Cell[] = [];
     for (const [connections, order] of [[1, ['direct', 'gateway']], [50, ['gateway', 'direct']]] as const) {
       const threads = connections === 1 ? 1 : 2;
       for (const target of order) {
-        const load = { url: urls[target], connections, threads, scratchDir: scratch };
         say(`${target}, ${connections} connection(s): warm-up ${opts.warmup}s, measure ${opts.duration}s`);
-        validate(await runLoad(gen, { ...load, durationSeconds: opts.warmup }), `${target} warm-up at ${connections} connection(s)`);
-        const r = await runLoad(gen, { ...load, durationSeconds: opts.duration });
-        validate(r, `${target} at ${connections} connection(s)`);
-        cells.push({ connections, target, url: urls[target], ...r });
+        for (const measured of [false, true]) {
+          const replica = await readyReplica();
+          const url = target === 'direct' ? `${replica.origin}/` : gatewayUrl;
+          const what = `${target} ${measured ? 'run' : 'warm-up'} at ${connections} connection(s)`;
+          const t0 = Date.now();
+          const r = await runLoad(gen, { url, connections, threads, headers: invokeHeaders, scratchDir: scratch, durationSeconds: measured ? opts.duration : opts.warmup });
+          const t1 = Date.now();
+          validate(r, what);
+          if (!measured) continue;
+          // A restart inside the window (not in the last 0.5 s, where the generator stops) means the run measured a cold start too.
+          const restartsDuringRun = gw.events().filter((e) => e.msg === RESTART_MSG && e.time >= t0 && e.time < t1 - 500).length;
+          cells.push({ connections, target, url, ...r, restartsDuringRun });
+        }
       }
     }
-    // The replica must be the same one all along, or direct and gateway measured different things.
-    const after = await directOrigin(client, name);
-    if (after.origin !== origin || after.pid !== replicaPid) throw new Error(`the replica changed during the run (${origin} pid ${replicaPid} → ${after.origin} pid ${after.pid}); see the gateway log:\n${gw.logs()}`);
+    const restartsAfter = (await client.getFunction(name)).instances?.[0]?.restarts ?? 0;
+    const replicaRestarts = {
+      total: restartsAfter - restartsBefore,
+      reportedByInvokePath: gw.events().filter((e) => e.msg === RESTART_MSG).length,
+      duringMeasuredRuns: cells.reduce((n, c) => n + c.restartsDuringRun, 0),
+    };
 
     const comparisons: Comparison[] = [1, 50].map((connections) => {
       const d = cells.find((c) => c.connections === connections && c.target === 'direct')!;
@@ -279,27 +388,32 @@ async function main(): Promise<number> {
     });
     await gw.stop();
 
-    let profile: { file: string; top: ReturnType<typeof topSelfTime> } | undefined;
+    let profile: ({ file: string } & ReturnType<typeof summarizeProfile>) | undefined;
     if (opts.cpuProf) {
       const profDir = join(RESULTS_DIR, 'profiles');
       mkdirSync(profDir, { recursive: true });
       const before = new Set(readdirSync(profDir));
       const profPort = await freePort();
       say(`profiling: kss up under --cpu-prof, gateway at 50 connections for ${opts.duration}s`);
-      const pgw = await startGatewayProcess({ kssBin: KSS_BIN, port: profPort, dataDir: join(scratch, 'data-prof'), cwd: scratch, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100'] });
+      const profData = join(scratch, 'data-prof');
+      const pgw = await startGatewayProcess({ kssBin: KSS_BIN, port: profPort, dataDir: profData, cwd: scratch, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100'] });
       gateways.push(pgw);
-      const pclient = new KssClient({ gateway: pgw.url });
+      const pclient = new KssClient({ gateway: pgw.url, fetch: adminFetch(profData) });
       await deploy(pclient, name, form, scratch);
       const purl = `${pgw.url}/function/${name}`;
-      await check(purl);
-      await runLoad(gen, { url: purl, connections: 50, threads: 2, scratchDir: scratch, durationSeconds: opts.warmup });
-      validate(await runLoad(gen, { url: purl, connections: 50, threads: 2, scratchDir: scratch, durationSeconds: opts.duration }), 'profiled run');
+      await check(purl, invokeHeaders);
+      await runLoad(gen, { url: purl, connections: 50, threads: 2, headers: invokeHeaders, scratchDir: scratch, durationSeconds: opts.warmup });
+      await sleep(300);
+      await pclient.waitReady(name, { timeoutMs: 30_000 });
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
+      validate(await runLoad(gen, { url: purl, connections: 50, threads: 2, headers: invokeHeaders, scratchDir: scratch, durationSeconds: opts.duration }), 'profiled run');
+      const toUs = Number(process.hrtime.bigint() / 1000n);
       await pgw.stop(15_000);
       // Only the gateway process writes here (replicas are started without --cpu-prof).
       const written = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
       if (written.length === 0) throw new Error(`kss up wrote no CPU profile to ${profDir}`);
       const file = join(profDir, written.sort().at(-1)!);
-      profile = { file: relative(ROOT, file), top: topSelfTime(file, 25) };
+      profile = { file: relative(ROOT, file), ...summarizeProfile(file, 25, fromUs, toUs) };
     }
 
     const out: string[] = [];
@@ -309,28 +423,45 @@ async function main(): Promise<number> {
     out.push(`- Load generator: ${host.loadGenerator} (GET, warm-up ${opts.warmup}s + measured ${opts.duration}s per row; 1 thread at 1 connection, 2 at 50)`);
     out.push(`- Function: trivial Node handler, ${HANDLERS[form].describe}, one replica` +
       (forms.length > 1 ? ` (faster form in a direct probe at 50 connections: web ${rps(probes.web!)} req/s, OpenFaaS ${rps(probes.openfaas!)} req/s)` : ''));
-    out.push(`- Direct = ${urls.direct.replace(/\/$/, '')} (the replica's own port); gateway = GET /function/${name}`);
+    out.push(`- Direct = GET ${first.origin}/ (the replica's own port; re-read before each run); gateway = GET /function/${name}` +
+      (invokeHeaders.authorization ? ' (the gateway requires credentials to invoke: both targets get the same Authorization header)' : ', no credentials'));
     out.push('');
     out.push(table(cells, comparisons));
     out.push('');
     out.push(`Targets: gateway ≥ ${TARGET_RATIO}× direct req/s and ≤ ${TARGET_ADDED_P50_MS} ms added p50 at each connection count.`);
-    if (profile) {
+    if (replicaRestarts.total > 0) {
       out.push('');
-      out.push(`### Gateway CPU profile at 50 connections (top self time; ${profile.file})`);
+      out.push(`Warning: the gateway restarted the replica ${replicaRestarts.total} time(s) during this run (${replicaRestarts.duringMeasuredRuns} inside a measured window). ` +
+        'It happens when the load generator stops with requests in flight: the gateway takes the client going away for a replica failure ' +
+        '(ERR_STREAM_PREMATURE_CLOSE → KSS_REPLICA_FAILED → reportFailure → SIGKILL). Every run above started only once the replica was ready again.');
+    }
+    if (profile) {
+      const rows = (list: ProfileRow[]) => list.map((t) => `| ${t.ms.toFixed(0)} | ${(t.share * 100).toFixed(1)}% | ${t.fn.replace(/\|/g, '\\|')} | ${t.where} |`);
+      out.push('');
+      out.push(`### Gateway CPU profile, GET /function/${name} at 50 connections (${profile.file})`);
+      out.push('');
+      out.push(`${profile.totalMs.toFixed(0)} ms of samples ${profile.windowed ? 'inside the measured run' : 'over the whole process (window not found)'}; under the profiler, so slower than the table. Top self time:`);
       out.push('');
       out.push('| self ms | share | function | where |');
       out.push('|---:|---:|---|---|');
-      for (const t of profile.top) out.push(`| ${t.ms.toFixed(0)} | ${(t.share * 100).toFixed(1)}% | ${t.fn.replace(/\|/g, '\\|')} | ${t.where} |`);
+      out.push(...rows(profile.self));
+      out.push('');
+      out.push('Our code (dist/src), inclusive time:');
+      out.push('');
+      out.push('| total ms | share | function | where |');
+      out.push('|---:|---:|---|---|');
+      out.push(...rows(profile.oursInclusive));
     }
     const resultsFile = writeResults({
       benchmark: 'invoke',
       date: new Date().toISOString(),
       machine: host,
-      config: { warmupSeconds: opts.warmup, durationSeconds: opts.duration, method: 'GET', loadGenerator: gen.kind },
+      config: { warmupSeconds: opts.warmup, durationSeconds: opts.duration, method: 'GET', loadGenerator: gen.kind, invokeWithAuthorization: Boolean(invokeHeaders.authorization) },
       handler: { form, source: HANDLERS[form].source.trim(), probeRequestsPerSecond: probes },
       targets: { minRatio: TARGET_RATIO, maxAddedP50Ms: TARGET_ADDED_P50_MS },
       results: cells.map(({ url: _url, ...c }) => c),
       comparisons,
+      replicaRestarts,
       profile,
     });
     out.push('');
@@ -339,7 +470,8 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`invoke bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    for (const g of gateways) if (g.logs().trim()) process.stderr.write(`--- gateway log (tail) ---\n${g.logs().slice(-4000)}\n`);
+    const last = gateways.at(-1);
+    if (last?.logs().trim()) process.stderr.write(`--- gateway log (tail) ---\n${last.logs().slice(-4000)}\n`);
     return 1;
   } finally {
     await stopAll();

@@ -59,37 +59,37 @@ function archive(...entries: Buffer[]): Buffer {
 
 test('invalid function names → 400 KSS_INVALID_NAME', async () => {
   for (const service of ['Bad', 'a_b', '-a', 'a-', 'x'.repeat(64), '', 'a.b']) {
-    const res = await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service, image: 'x' }) });
+    const res = await p.api(`/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service, image: 'x' }) });
     await expectError(res, 400, 'KSS_INVALID_NAME', /service/);
   }
-  await expectError(await fetch(`${p.url}/function/Not_Valid`), 400, 'KSS_INVALID_NAME');
-  await expectError(await fetch(`${p.url}/system/function/UPPER`), 400, 'KSS_INVALID_NAME');
-  await expectError(await fetch(`${p.url}/function/ok.Bad_NS`), 400, 'KSS_INVALID_NAMESPACE');
-  await expectError(await fetch(`${p.url}/system/functions?namespace=..%2F..`), 400, 'KSS_INVALID_NAMESPACE');
+  await expectError(await p.api(`/function/Not_Valid`), 400, 'KSS_INVALID_NAME');
+  await expectError(await p.api(`/system/function/UPPER`), 400, 'KSS_INVALID_NAME');
+  await expectError(await p.api(`/function/ok.Bad_NS`), 400, 'KSS_INVALID_NAMESPACE');
+  await expectError(await p.api(`/system/functions?namespace=..%2F..`), 400, 'KSS_INVALID_NAMESPACE');
 });
 
 test('unknown function → 404 KSS_FUNCTION_NOT_FOUND on every route', async () => {
-  await expectError(await fetch(`${p.url}/function/nope`), 404, 'KSS_FUNCTION_NOT_FOUND', /nope/);
-  await expectError(await fetch(`${p.url}/function/nope/sub/path`, { method: 'POST', body: 'x' }), 404, 'KSS_FUNCTION_NOT_FOUND');
-  await expectError(await fetch(`${p.url}/system/function/nope`), 404, 'KSS_FUNCTION_NOT_FOUND');
-  await expectError(await fetch(`${p.url}/api/v1/functions/nope`), 404, 'KSS_FUNCTION_NOT_FOUND');
-  await expectError(await fetch(`${p.url}/api/v1/functions/nope/invoke`, { method: 'POST' }), 404, 'KSS_FUNCTION_NOT_FOUND');
-  await expectError(await fetch(`${p.url}/api/v1/functions/nope`, { method: 'DELETE' }), 404, 'KSS_FUNCTION_NOT_FOUND');
-  await expectError(await fetch(`${p.url}/system/functions`, { method: 'PUT', headers: json, body: JSON.stringify({ service: 'nope', image: 'x', code: `sha256:${'0'.repeat(64)}` }) }), 400, 'KSS_INVALID_SPEC');
-  await expectError(await fetch(`${p.url}/no/such/route`), 404, 'KSS_ROUTE_NOT_FOUND');
+  await expectError(await p.api(`/function/nope`), 404, 'KSS_FUNCTION_NOT_FOUND', /nope/);
+  await expectError(await p.api(`/function/nope/sub/path`, { method: 'POST', body: 'x' }), 404, 'KSS_FUNCTION_NOT_FOUND');
+  await expectError(await p.api(`/system/function/nope`), 404, 'KSS_FUNCTION_NOT_FOUND');
+  await expectError(await p.api(`/api/v1/functions/nope`), 404, 'KSS_FUNCTION_NOT_FOUND');
+  await expectError(await p.api(`/api/v1/functions/nope/invoke`, { method: 'POST' }), 404, 'KSS_FUNCTION_NOT_FOUND');
+  await expectError(await p.api(`/api/v1/functions/nope`, { method: 'DELETE' }), 404, 'KSS_FUNCTION_NOT_FOUND');
+  await expectError(await p.api(`/system/functions`, { method: 'PUT', headers: json, body: JSON.stringify({ service: 'nope', image: 'x', code: `sha256:${'0'.repeat(64)}` }) }), 400, 'KSS_INVALID_SPEC');
+  await expectError(await p.api(`/no/such/route`), 404, 'KSS_ROUTE_NOT_FOUND');
 });
 
 test('duplicate POST → 409 KSS_FUNCTION_EXISTS, and the first stays untouched', async () => {
-  const current = (await (await fetch(`${p.url}/system/function/echo`)).json()) as { code: string };
-  const res = await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service: 'echo', image: 'x', code: current.code }) });
+  const current = (await (await p.api(`/system/function/echo`)).json()) as { code: string };
+  const res = await p.api(`/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service: 'echo', image: 'x', code: current.code }) });
   await expectError(res, 409, 'KSS_FUNCTION_EXISTS', /already exists/);
-  assert.equal((await fetch(`${p.url}/function/echo`)).status, 200);
+  assert.equal((await p.api(`/function/echo`)).status, 200);
 });
 
 test('malformed JSON and YAML → 400 naming the problem; wrong field types name the field', async () => {
-  await expectError(await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: '{"service": "a",' }), 400, 'KSS_INVALID_JSON', /body/);
-  await expectError(await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: '[1,2]' }), 400, 'KSS_INVALID_SPEC', /body/);
-  await expectError(await fetch(`${p.url}/api/v1/functions`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'service: a\n  bad: [unclosed' }), 400, 'KSS_INVALID_YAML', /line \d+/);
+  await expectError(await p.api(`/system/functions`, { method: 'POST', headers: json, body: '{"service": "a",' }), 400, 'KSS_INVALID_JSON', /body/);
+  await expectError(await p.api(`/system/functions`, { method: 'POST', headers: json, body: '[1,2]' }), 400, 'KSS_INVALID_SPEC', /body/);
+  await expectError(await p.api(`/api/v1/functions`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'service: a\n  bad: [unclosed' }), 400, 'KSS_INVALID_YAML', /line \d+/);
   const code = `sha256:${'a'.repeat(64)}`;
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ service: 'a', envVars: { A: 1 } }, /envVars\.A/],
@@ -106,18 +106,18 @@ test('malformed JSON and YAML → 400 naming the problem; wrong field types name
     [{ service: 'a', image: 'functions/alpine' }, /code/],
   ];
   for (const [body, pattern] of cases) {
-    const res = await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+    const res = await p.api(`/system/functions`, { method: 'POST', headers: json, body: JSON.stringify(body) });
     assert.equal(res.status, 400, JSON.stringify(body));
     const err = (await res.json()) as { code: string; message: string };
     assert.match(err.code, /^KSS_/);
     assert.match(err.message, pattern, JSON.stringify(body));
   }
-  assert.equal((await fetch(`${p.url}/system/functions`)).status, 200);
-  assert.deepEqual(((await (await fetch(`${p.url}/system/functions`)).json()) as Array<{ name: string }>).map((f) => f.name), ['echo']);
+  assert.equal((await p.api(`/system/functions`)).status, 200);
+  assert.deepEqual(((await (await p.api(`/system/functions`)).json()) as Array<{ name: string }>).map((f) => f.name), ['echo']);
 });
 
 test('a request body over the limit → 413 KSS_PAYLOAD_TOO_LARGE, declared or chunked', async () => {
-  await expectError(await fetch(`${p.url}/function/echo`, { method: 'POST', body: Buffer.alloc(1024 * 1024 + 1) }), 413, 'KSS_PAYLOAD_TOO_LARGE');
+  await expectError(await p.api(`/function/echo`, { method: 'POST', body: Buffer.alloc(1024 * 1024 + 1) }), 413, 'KSS_PAYLOAD_TOO_LARGE');
   const chunked = await new Promise<{ status: number; code?: string }>((resolve, reject) => {
     const req = request(`${p.url}/function/echo`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
       res.resume();
@@ -136,8 +136,8 @@ test('a request body over the limit → 413 KSS_PAYLOAD_TOO_LARGE, declared or c
     pump();
   });
   assert.deepEqual(chunked, { status: 413, code: 'KSS_PAYLOAD_TOO_LARGE' });
-  await expectError(await fetch(`${p.url}/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service: 'a', pad: 'x'.repeat(2 * 1024 * 1024) }) }), 413, 'KSS_PAYLOAD_TOO_LARGE');
-  assert.equal((await fetch(`${p.url}/function/echo`, { method: 'POST', body: 'small' })).status, 200);
+  await expectError(await p.api(`/system/functions`, { method: 'POST', headers: json, body: JSON.stringify({ service: 'a', pad: 'x'.repeat(2 * 1024 * 1024) }) }), 413, 'KSS_PAYLOAD_TOO_LARGE');
+  assert.equal((await p.api(`/function/echo`, { method: 'POST', body: 'small' })).status, 200);
 });
 
 test('code archives that escape their folder → 400 KSS_INVALID_ARCHIVE, nothing written', async () => {
@@ -153,7 +153,7 @@ test('code archives that escape their folder → 400 KSS_INVALID_ARCHIVE, nothin
     ['not gzip', Buffer.from('this is not an archive')],
   ];
   for (const [what, body] of bad) {
-    const res = await fetch(`${p.url}/api/v1/code`, { method: 'POST', headers: { 'content-type': 'application/gzip' }, body: new Uint8Array(body) });
+    const res = await p.api(`/api/v1/code`, { method: 'POST', headers: { 'content-type': 'application/gzip' }, body: new Uint8Array(body) });
     await expectError(res, 400, 'KSS_INVALID_ARCHIVE');
     void what;
   }
@@ -165,7 +165,7 @@ test('code archives that escape their folder → 400 KSS_INVALID_ARCHIVE, nothin
 
 test('a handler that throws → 500 from the function (no X-Kss-Error, no leak)', async () => {
   await deployFunction(p.client, 'thrower', { 'handler.js': 'export default async () => { throw new Error("secret detail /home/me"); };' });
-  const res = await fetch(`${p.url}/function/thrower`);
+  const res = await p.api(`/function/thrower`);
   assert.equal(res.status, 500);
   assert.equal(res.headers.get('x-kss-error'), null);
   const text = await res.text();
@@ -174,23 +174,23 @@ test('a handler that throws → 500 from the function (no X-Kss-Error, no leak)'
 
 test('a replica that crashes mid-request → 502 KSS_REPLICA_FAILED, then it is restarted', async () => {
   await deployFunction(p.client, 'crasher', { 'handler.js': 'export default async (req) => { if (new URL(req.url).pathname === "/die") process.exit(7); return "alive"; };' });
-  await expectError(await fetch(`${p.url}/function/crasher/die`), 502, 'KSS_REPLICA_FAILED');
+  await expectError(await p.api(`/function/crasher/die`), 502, 'KSS_REPLICA_FAILED');
   const deadline = Date.now() + 15_000;
   let ok = false;
   while (!ok && Date.now() < deadline) {
-    const r = await fetch(`${p.url}/function/crasher`);
+    const r = await p.api(`/function/crasher`);
     ok = r.status === 200 && (await r.text()) === 'alive';
   }
   assert.ok(ok, 'the replica came back');
-  const status = (await (await fetch(`${p.url}/system/function/crasher`)).json()) as { instances: Array<{ restarts: number; lastExit?: string }> };
+  const status = (await (await p.api(`/system/function/crasher`)).json()) as { instances: Array<{ restarts: number; lastExit?: string }> };
   assert.equal(status.instances[0]!.restarts, 1);
   assert.match(status.instances[0]!.lastExit ?? '', /exited with code 7/);
 });
 
 test('a replica that hangs → 504 KSS_FUNCTION_TIMEOUT after the function timeout', async () => {
   await deployFunction(p.client, 'hanger', { 'handler.js': 'export default async () => new Promise(() => {});' }, { timeout: '500ms' });
-  await expectError(await fetch(`${p.url}/function/hanger`), 504, 'KSS_FUNCTION_TIMEOUT', /0\.5s/);
-  assert.equal((await fetch(`${p.url}/healthz`)).status, 200);
+  await expectError(await p.api(`/function/hanger`), 504, 'KSS_FUNCTION_TIMEOUT', /0\.5s/);
+  assert.equal((await p.api(`/healthz`)).status, 200);
 });
 
 test('garbage on the wire never crashes the gateway', async () => {
@@ -206,5 +206,28 @@ test('garbage on the wire never crashes the gateway', async () => {
       s.on('error', () => resolve());
     });
   }
-  assert.equal((await fetch(`${p.url}/function/echo`)).status, 200);
+  assert.equal((await p.api(`/function/echo`)).status, 200);
+});
+
+test('a client that hangs up mid-response does not get the replica restarted', async () => {
+  await deployFunction(p.client, 'slow-stream', {
+    'handler.js': `export default async () => new Response(new ReadableStream({
+      async start(c) { c.enqueue(new TextEncoder().encode('first\\n')); await new Promise((r) => setTimeout(r, 300)); c.enqueue(new TextEncoder().encode('second\\n')); c.close(); },
+    }));`,
+  });
+  for (let i = 0; i < 3; i++) {
+    const ac = new AbortController();
+    const res = await fetch(`${p.url}/function/slow-stream`, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    await reader.read().catch(() => {});
+  }
+  // Also hang up before the headers arrive.
+  await fetch(`${p.url}/function/slow-stream`, { signal: AbortSignal.timeout(1) }).catch(() => {});
+  await new Promise((r) => setTimeout(r, 500));
+  const status = (await (await p.api('/system/function/slow-stream')).json()) as { instances: Array<{ restarts: number; state: string }> };
+  assert.equal(status.instances[0]!.restarts, 0);
+  assert.equal(status.instances[0]!.state, 'ready');
+  assert.equal(await (await fetch(`${p.url}/function/slow-stream`)).text(), 'first\nsecond\n');
 });

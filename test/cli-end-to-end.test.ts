@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestPlatform, tempDir, type TestPlatform } from './helpers.js';
@@ -19,9 +19,14 @@ interface Run {
   stderr: string;
 }
 
+const work = tempDir('kss-cli-');
+const config = join(work, 'kss-config.json');
+
 function kss(args: string[], options: { cwd: string; gateway?: string; stdin?: string }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, KSS_GATEWAY: options.gateway ?? '' };
+    // Isolated from the user's own kss and faas-cli config.
+    const env: NodeJS.ProcessEnv = { ...process.env, KSS_GATEWAY: options.gateway ?? '', KSS_CONFIG: config, OPENFAAS_CONFIG: join(work, 'openfaas') };
+    delete env.KSS_TOKEN;
     if (!options.gateway) delete env.KSS_GATEWAY;
     const child = spawn(process.execPath, [KSS, ...args], { cwd: options.cwd, env });
     let stdout = '';
@@ -35,7 +40,6 @@ function kss(args: string[], options: { cwd: string; gateway?: string; stdin?: s
 }
 
 let platform: TestPlatform;
-const work = tempDir('kss-cli-');
 
 before(async () => {
   platform = await startTestPlatform();
@@ -46,6 +50,16 @@ after(async () => {
 
 test('a new user creates, deploys, calls, lists, describes, restarts and removes a function', async () => {
   const gateway = platform.url;
+
+  const denied = await kss(['list'], { cwd: work, gateway });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /credentials required: run `kss login`.*\[KSS_UNAUTHORIZED\]/);
+  const wrong = await kss(['login', '--password-stdin'], { cwd: work, gateway, stdin: 'not-the-password\n' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /user name or password was not accepted/);
+  const login = await kss(['login', '--password-stdin'], { cwd: work, gateway, stdin: `${platform.admin!.password}\n` });
+  assert.equal(login.code, 0, login.stderr);
+  assert.equal(statSync(config).mode & 0o777, 0o600);
 
   const created = await kss(['new', 'hello', '--lang', 'node'], { cwd: work });
   assert.equal(created.code, 0, created.stderr);

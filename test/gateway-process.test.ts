@@ -8,7 +8,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
-import { deployFunction, eventually, processAlive, tempDir } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { basicAuth, deployFunction, eventually, processAlive, tempDir } from './helpers.js';
+
+/** A client logged in with the password the gateway generated in its data dir. */
+function adminClient(dataDir: string, port: number): KssClient {
+  const password = readFileSync(join(dataDir, 'basic-auth-password'), 'utf8').trim();
+  return new KssClient({ gateway: `http://127.0.0.1:${port}`, authorization: basicAuth('admin', password) });
+}
 
 const KSS = fileURLToPath(new URL('../../bin/kss.js', import.meta.url));
 
@@ -33,7 +41,7 @@ test('SIGTERM stops the gateway and its replicas; a restart brings every functio
   const port = await freePort();
   const gw = await startGateway(dataDir, port);
   t.after(() => gw.child.kill('SIGKILL'));
-  const client = new KssClient({ gateway: `http://127.0.0.1:${port}` });
+  const client = adminClient(dataDir, port);
   await deployFunction(client, 'a', { 'handler.js': 'export default async () => "a";' });
   await deployFunction(client, 'b', { 'handler.js': 'export default async () => "b";' }, { labels: { 'com.openfaas.scale.min': '2' } });
   const pids = (await client.listFunctions()).flatMap((f) => f.instances ?? []).map((i) => i.pid!);
@@ -44,6 +52,8 @@ test('SIGTERM stops the gateway and its replicas; a restart brings every functio
   assert.equal(await gw.exited, 0, gw.logs());
   await eventually(() => pids.every((pid) => !processAlive(pid)), 10_000, 'replicas to stop');
   assert.match(gw.logs(), /stopping: finishing in-flight requests/);
+  assert.match(gw.logs(), /An admin password was generated for user .{1,4}admin.{1,4} and stored in .*basic-auth-password/);
+  assert.doesNotMatch(gw.logs(), new RegExp(readFileSync(join(dataDir, 'basic-auth-password'), 'utf8').trim()), 'the password itself is never logged');
 
   const again = await startGateway(dataDir, port);
   t.after(() => again.child.kill('SIGKILL'));
@@ -70,7 +80,7 @@ test('replicas exit by themselves when the gateway is killed with SIGKILL (no or
   const port = await freePort();
   const gw = await startGateway(dataDir, port);
   t.after(() => gw.child.kill('SIGKILL'));
-  const client = new KssClient({ gateway: `http://127.0.0.1:${port}` });
+  const client = adminClient(dataDir, port);
   await deployFunction(client, 'orphan', { 'handler.js': 'export default async () => "x";' });
   const pid = (await client.getFunction('orphan')).instances![0]!.pid!;
   gw.child.kill('SIGKILL');

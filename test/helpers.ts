@@ -13,7 +13,12 @@ import { startEmbedded, type EmbeddedOptions, type EmbeddedPlatform } from '../s
 
 export interface TestPlatform extends EmbeddedPlatform {
   dataDir: string;
+  /** SDK client logged in as admin. */
   client: KssClient;
+  /** `Authorization` value for the admin account (undefined with auth off). */
+  adminAuth?: string;
+  /** fetch(`${url}${path}`) with the admin's credentials added. */
+  api(path: string, init?: RequestInit): Promise<Response>;
   /** Stops this gateway and starts a new one on the same data dir (a restart). */
   restart(): Promise<TestPlatform>;
 }
@@ -26,16 +31,28 @@ export async function startTestPlatform(options: Partial<EmbeddedOptions> = {}):
   const dataDir = options.dataDir ?? tempDir('kss-data-');
   const logger = pino({ level: process.env.KSS_TEST_LOG_LEVEL ?? 'silent' });
   const platform = await startEmbedded({ port: 0, logger, ...options, dataDir });
-  const client = new KssClient({ gateway: platform.url });
+  const adminAuth = platform.admin ? basicAuth(platform.admin.username, platform.admin.password) : undefined;
+  const client = new KssClient({ gateway: platform.url, authorization: adminAuth });
   return {
     ...platform,
     dataDir,
     client,
+    adminAuth,
+    api: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (adminAuth && !headers.has('authorization')) headers.set('authorization', adminAuth);
+      return fetch(`${platform.url}${path}`, { ...init, headers });
+    },
     restart: async () => {
       await platform.close();
-      return startTestPlatform({ ...options, dataDir });
+      // Same port: clients (and stored CLI credentials) keep pointing at the same URL.
+      return startTestPlatform({ ...options, dataDir, port: platform.port });
     },
   };
+}
+
+export function basicAuth(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
 /** Writes `files` (path → content) into a new temp folder and returns it. */

@@ -11,8 +11,17 @@ export interface GatewayProcess {
   child: ChildProcess;
   /** The last ~64 KiB the process wrote (stdout and stderr). */
   logs(): string;
+  /** Parsed JSON log lines (pino: `time` in ms, `msg`), the last 5000. */
+  events(): LogEvent[];
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. Idempotent. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface LogEvent {
+  time: number;
+  level: number;
+  msg: string;
+  [key: string]: unknown;
 }
 
 export interface StartOptions {
@@ -31,11 +40,27 @@ export async function startGatewayProcess(opts: StartOptions): Promise<GatewayPr
   const args = [...(opts.nodeArgs ?? []), opts.kssBin, 'up', '--port', String(opts.port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--log-format', 'json', '--log-level', 'warn'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
   let logs = '';
+  const events: LogEvent[] = [];
+  let partial = '';
   const keep = (d: Buffer) => {
     logs += d;
     if (logs.length > 2 * LOG_KEEP) logs = logs.slice(-LOG_KEEP);
   };
-  child.stdout!.on('data', keep);
+  child.stdout!.on('data', (d: Buffer) => {
+    keep(d);
+    const lines = (partial + d.toString('utf8')).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const e = JSON.parse(line) as LogEvent;
+        if (typeof e.time === 'number') events.push(e);
+        if (events.length > 10_000) events.splice(0, 5_000);
+      } catch {
+        // not a log line
+      }
+    }
+  });
   child.stderr!.on('data', keep);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -48,6 +73,7 @@ export async function startGatewayProcess(opts: StartOptions): Promise<GatewayPr
     port: opts.port,
     child,
     logs: () => logs.slice(-LOG_KEEP),
+    events: () => events.slice(-5_000),
     stop: (graceMs = 10_000) =>
       (stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;

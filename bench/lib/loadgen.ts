@@ -22,6 +22,8 @@ export interface LoadOptions {
   threads: number;
   durationSeconds: number;
   method?: 'GET' | 'POST';
+  /** Extra request headers (e.g. Authorization), the same on every request. */
+  headers?: Record<string, string>;
   /** Where a temporary Lua script may be written (wrk only). */
   scratchDir: string;
 }
@@ -84,6 +86,7 @@ async function runWrk(gen: LoadGenerator, opts: LoadOptions): Promise<LoadResult
     '-d', `${opts.durationSeconds}s`,
     '--timeout', '5s',
     '-s', script,
+    ...Object.entries(opts.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
     opts.url,
   ];
   const out = await runBounded(gen.command, args, opts.durationSeconds, { KSS_BENCH_METHOD: opts.method ?? 'GET' });
@@ -106,6 +109,7 @@ interface AutocannonJson {
 async function runAutocannon(gen: LoadGenerator, opts: LoadOptions): Promise<LoadResult> {
   const args = ['--json', '-c', String(opts.connections), '-d', String(opts.durationSeconds), '-t', '5', '-m', opts.method ?? 'GET'];
   if (opts.threads > 1) args.push('-w', String(opts.threads));
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}=${v}`);
   args.push(opts.url);
   const out = await runBounded(gen.command, args, opts.durationSeconds, {});
   const line = out.split('\n').find((l) => l.trimStart().startsWith('{'));

@@ -1,4 +1,5 @@
 import { KssClient } from '../client/index.js';
+import { authorizationHeader, loadCredentials } from './credentials.js';
 import { createOutput, type Output } from './output.js';
 
 /** Global options every command sees. */
@@ -22,7 +23,10 @@ export interface CommandContext {
 export function commandContext(opts: GlobalOptions): CommandContext {
   return {
     out: createOutput(Boolean(opts.json)),
-    client: (fromStack) => new KssClient({ gateway: gatewayUrl(opts, fromStack) }),
+    client: (fromStack) => {
+      const gateway = gatewayUrl(opts, fromStack);
+      return new KssClient({ gateway, authorization: authorizationHeader(loadCredentials(gateway)) });
+    },
   };
 }
 

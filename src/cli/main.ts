@@ -7,6 +7,8 @@ import { listCommand } from './commands/list.js';
 import { newCommand } from './commands/new.js';
 import { removeCommand } from './commands/remove.js';
 import { upCommand } from './commands/up.js';
+import { loginCommands } from './commands/login.js';
+import { tokenCommands } from './commands/token.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -23,7 +25,13 @@ export function buildProgram(): Command {
   listCommand(program);
   invokeCommand(program);
   removeCommand(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  loginCommands(program);
+  tokenCommands(program);
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

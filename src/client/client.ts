@@ -3,7 +3,7 @@
  * gateway. Every failure is an {@link ApiError} carrying the catalogue code, so
  * callers can branch on `code` rather than parse messages.
  */
-import type { FunctionStatus } from '../core/index.js';
+import type { AuditEntry, FunctionStatus, TokenInfo } from '../core/index.js';
 import { isErrorCode, type ErrorCode } from '../core/index.js';
 import type { SystemInfo } from '../service/index.js';
 
@@ -22,6 +22,8 @@ export class ApiError extends Error {
 export interface ClientOptions {
   /** Gateway base URL, e.g. `http://127.0.0.1:8080`. */
   gateway: string;
+  /** Sent as `Authorization` on every request (e.g. `Basic …` or `Bearer kss_…`). */
+  authorization?: string;
   fetch?: typeof fetch;
 }
 
@@ -34,16 +36,24 @@ export interface InvokeOptions {
   namespace?: string;
 }
 
+/** An API token as listed (never its secret). */
+export type TokenView = TokenInfo;
+
+/** One audit log entry. */
+export type AuditView = AuditEntry;
+
 /** A function to deploy: the OpenFaaS `FunctionDeployment` fields plus ours. */
 export type DeploySpec = Record<string, unknown> & { service: string; namespace?: string };
 
 export class KssClient {
   readonly gateway: string;
   readonly #fetch: typeof fetch;
+  readonly #authorization: string | undefined;
 
   constructor(options: ClientOptions) {
     this.gateway = options.gateway.replace(/\/+$/, '');
     this.#fetch = options.fetch ?? fetch;
+    this.#authorization = options.authorization;
   }
 
   info(): Promise<SystemInfo> {
@@ -99,6 +109,25 @@ export class KssClient {
     return res;
   }
 
+  listTokens(): Promise<{ items: TokenView[] }> {
+    return this.#json('GET', '/api/v1/tokens');
+  }
+
+  createToken(input: { name: string; scopes: string[]; expires?: string }): Promise<TokenView & { token: string }> {
+    return this.#json('POST', '/api/v1/tokens', input);
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.#request('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  audit(options: { limit?: number; since?: string } = {}): Promise<{ items: AuditView[] }> {
+    const q = new URLSearchParams();
+    if (options.limit) q.set('limit', String(options.limit));
+    if (options.since) q.set('since', options.since);
+    return this.#json('GET', `/api/v1/audit${q.size ? `?${q}` : ''}`);
+  }
+
   /** Polls until the function has `min` ready replicas (default: all desired), or throws after `timeoutMs`. */
   async waitReady(name: string, options: { namespace?: string; timeoutMs?: number; onProgress?: (s: FunctionStatus) => void } = {}): Promise<FunctionStatus> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
@@ -129,7 +158,9 @@ export class KssClient {
     return res;
   }
 
-  async #send(method: string, path: string, body: BodyInit | null, headers?: Record<string, string>): Promise<Response> {
+  async #send(method: string, path: string, body: BodyInit | null, extraHeaders?: Record<string, string>): Promise<Response> {
+    const headers: Record<string, string> = { ...extraHeaders };
+    if (this.#authorization && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers.authorization = this.#authorization;
     try {
       return await this.#fetch(`${this.gateway}${path}`, { method, body, headers, ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) } as RequestInit);
     } catch (err) {

@@ -5,3 +5,6 @@ export * from './function-spec.js';
 export * from './function-status.js';
 export * from './provider.js';
 export * from './scale-labels.js';
+export * from './invoke-policy.js';
+export * from './fake-clock.js';
+export * from './admin-types.js';

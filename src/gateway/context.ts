@@ -1,12 +1,22 @@
 import type { Logger } from 'pino';
+import type { Clock, Rate } from '../core/index.js';
 import type { Invoker } from '../invoke/index.js';
 import type { FunctionService } from '../service/index.js';
+import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
+import type { RateLimiter } from './limits/index.js';
 
-/** What routes are given: the service layer and the data path. */
+/** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
   service: FunctionService;
   invoker: Invoker;
   logger: Logger;
+  clock: Clock;
+  authenticator: Authenticator;
+  tokens: TokenStore;
+  audit: AuditLog;
+  limiter: RateLimiter;
+  /** Per-client limit over every route (token, or IP when anonymous); none when undefined. */
+  clientRate?: Rate;
   /** Largest code archive accepted by the upload route, in bytes. */
   maxCodeBytes: number;
 }

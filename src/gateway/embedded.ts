@@ -6,11 +6,13 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../core/index.js';
+import { systemClock, type Clock, type Rate } from '../core/index.js';
 import { DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
 import { LocalProvider, type ReplicaOptions } from '../providers/local/index.js';
 import { FunctionService } from '../service/index.js';
-import { createCodeStore, openSqliteStore } from '../store/index.js';
+import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
+import { AuditLog, Authenticator, ensureAdminCredentials, TokenStore, type AdminCredentials } from './auth/index.js';
+import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
 
@@ -25,6 +27,15 @@ export interface EmbeddedOptions {
   maxBodyBytes?: number;
   maxCodeBytes?: number;
   replica?: Partial<ReplicaOptions>;
+  /** Require credentials on the admin API (default true). `false` is `kss up --no-auth`. */
+  auth?: boolean;
+  /** A per-client rate limit over every authenticated route. */
+  clientRate?: Rate;
+  tls?: { key: Buffer; cert: Buffer };
+  corsOrigins?: string[];
+  headersTimeoutMs?: number;
+  /** Most requests held at once waiting for a cold start, across functions (default 1000). */
+  maxColdWaiters?: number;
 }
 
 export interface EmbeddedPlatform {
@@ -33,6 +44,9 @@ export interface EmbeddedPlatform {
   app: FastifyInstance;
   service: FunctionService;
   provider: LocalProvider;
+  /** The admin account, or undefined with auth off. */
+  admin?: AdminCredentials;
+  tokens: TokenStore;
   /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -46,7 +60,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const clock = options.clock ?? systemClock;
   const maxCodeBytes = options.maxCodeBytes ?? DEFAULT_MAX_CODE_BYTES;
 
-  const store = openSqliteStore(join(dataDir, 'kss.db'), { clock });
+  const db = openDatabase(join(dataDir, 'kss.db'));
+  const store = new SqliteStore(db, clock);
+  const tokens = new TokenStore(db, clock);
+  const audit = new AuditLog(db, clock);
+  const admin = options.auth === false ? undefined : ensureAdminCredentials(dataDir);
+  const authenticator = new Authenticator({ admin, tokens });
+  const limiter = new RateLimiter(clock);
   const code = createCodeStore({ dir: join(dataDir, 'code'), maxArchiveBytes: maxCodeBytes });
   const stats = new InvocationStats();
   const provider = new LocalProvider({ code, logger: logger.child({ component: 'local' }), clock, replica: options.replica });
@@ -54,15 +74,31 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const invoker = new Invoker({
     provider,
     lookup: (ref) => {
-      const spec = service.lookup(ref);
-      return spec && { timeoutSeconds: spec.timeout };
+      const fn = service.lookup(ref);
+      return fn && { timeoutSeconds: fn.spec.timeout };
     },
     observer: stats,
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxColdWaiters: options.maxColdWaiters,
   });
-  const app = createGateway({ service, invoker, logger, maxCodeBytes });
+  service.onFunctionChanged((ref) => limiter.reset(`fn:${ref.namespace}/${ref.name}|`));
+  const app = createGateway({
+    service,
+    invoker,
+    logger,
+    clock,
+    authenticator,
+    tokens,
+    audit,
+    limiter,
+    clientRate: options.clientRate,
+    maxCodeBytes,
+    tls: options.tls,
+    corsOrigins: options.corsOrigins,
+    headersTimeoutMs: options.headersTimeoutMs,
+  });
 
   const restored = await service.restore();
   if (restored.restored + restored.failed > 0) logger.info(restored, 'stored functions started');
@@ -77,7 +113,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 8080);
   const host = options.host ?? '127.0.0.1';
-  const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {
@@ -86,6 +122,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     app,
     service,
     provider,
+    admin,
+    tokens,
     close: () =>
       (closing ??= (async () => {
         await app.close();

@@ -35,6 +35,8 @@ export function toKssError(err: unknown): { error: KssError; internal: boolean }
 export function errorHeaders(error: KssError): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-kss-error': error.code };
   if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  // RFC 9110 §11.6.1: a 401 says how to authenticate (faas-cli and browsers read it).
+  if (error.code === 'KSS_UNAUTHORIZED') headers['www-authenticate'] = 'Basic realm="kube-serverless", charset="UTF-8"';
   return headers;
 }
 

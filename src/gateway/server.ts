@@ -1,13 +1,17 @@
 /**
- * The HTTP edge. `createGateway` wires routes onto fastify; it owns no state of its
- * own: the service layer, the invoker and the logger are passed in.
+ * The HTTP edge. `createGateway` wires hooks and routes onto fastify; it owns no
+ * state of its own: the service layer, the invoker, auth and limits are passed in.
  */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { KssError } from '../core/index.js';
+import { installAuth } from './auth/index.js';
 import type { GatewayContext } from './context.js';
 import { errorHeaders, toKssError } from './errors.js';
 import { apiFunctionRoutes, apiInvokeRoute } from './routes/api-functions.js';
+import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
@@ -15,20 +19,42 @@ import { systemFunctionRoutes } from './routes/system-functions.js';
 export interface GatewayOptions extends GatewayContext {
   /** Largest JSON/YAML body on management routes (default 1 MiB). */
   maxJsonBytes?: number;
+  /** Time a client has to send its request headers (slowloris guard; default 10 s). */
+  headersTimeoutMs?: number;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: Buffer; cert: Buffer };
+  /** Origins allowed to call the management API from a browser; CORS is off when empty. */
+  corsOrigins?: string[];
 }
 
+/** Headers on every response the gateway itself makes (not on a function's own replies). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+});
+
 export function createGateway(options: GatewayOptions): FastifyInstance {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const serverOptions = {
+    headersTimeout,
+    // Whole-request limits would cut long functions short; their own timeout governs the invoke path.
+    requestTimeout: 0,
+    keepAliveTimeout: 75_000,
+    // How often Node checks the headers timeout: a fifth of it, so a slow client is closed within 1.2× the limit.
+    connectionsCheckingInterval: Math.max(100, Math.floor(headersTimeout / 5)),
+  };
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // No per-request log lines: they would cost more than the proxying on the invoke hot path.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxJsonBytes ?? 1024 * 1024,
     return503OnClosing: true,
-    // Slow clients cannot hold a socket forever (slowloris); long functions are governed by their own timeout.
-    requestTimeout: 0,
-    connectionTimeout: 0,
-    keepAliveTimeout: 75_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+      options.tls ? createHttpsServer({ ...serverOptions, key: options.tls.key, cert: options.tls.cert }, handler) : createHttpServer(serverOptions, handler),
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -41,8 +67,15 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     void reply.code(404).headers(errorHeaders(error)).send(error.toJSON());
   });
 
+  installAuth(app, { authenticator: options.authenticator, audit: options.audit });
+  installClientLimit(app, options);
+  installCors(app, options.corsOrigins ?? []);
+
   // Management API: JSON (also without a Content-Type, as some clients send), YAML, and archives for code upload.
   void app.register(async (scope) => {
+    scope.addHook('onSend', async (_req, reply) => {
+      reply.headers(SECURITY_HEADERS);
+    });
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser(['application/json', 'text/plain', '*'], { parseAs: 'string' }, (_req, body, done) => {
       const text = String(body);
@@ -65,6 +98,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     healthRoutes(scope, options);
     systemFunctionRoutes(scope, options);
     apiFunctionRoutes(scope, options);
+    adminRoutes(scope, options);
   });
 
   // Data path: bodies are not parsed; the invoke handler streams them.
@@ -76,4 +110,38 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/** The gateway-wide per-client limit (after auth, so a token is its own client). */
+function installClientLimit(app: FastifyInstance, ctx: GatewayContext): void {
+  const rate = ctx.clientRate;
+  if (!rate) return;
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.auth === 'public') return;
+    const client = request.principal?.id ?? `ip:${request.ip}`;
+    ctx.limiter.take(`client:${client}`, rate, 'this client');
+  });
+}
+
+/** CORS for the management API, only for the configured origins; functions answer their own preflights. */
+function installCors(app: FastifyInstance, origins: string[]): void {
+  if (origins.length === 0) return;
+  const allowed = new Set(origins);
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (!origin || !allowed.has(origin) || request.url.startsWith('/function/')) return;
+    reply.header('access-control-allow-origin', origin).header('vary', 'Origin').header('access-control-allow-credentials', 'true');
+  });
+  app.options('/system/*', { config: { auth: 'public' } }, async (request, reply) => preflight(request.headers.origin, allowed, reply));
+  app.options('/api/*', { config: { auth: 'public' } }, async (request, reply) => preflight(request.headers.origin, allowed, reply));
+}
+
+function preflight(origin: string | undefined, allowed: Set<string>, reply: import('fastify').FastifyReply) {
+  if (!origin || !allowed.has(origin)) return reply.code(204).send();
+  return reply
+    .code(204)
+    .header('access-control-allow-methods', 'GET, POST, PUT, DELETE')
+    .header('access-control-allow-headers', 'authorization, content-type')
+    .header('access-control-max-age', '600')
+    .send();
 }

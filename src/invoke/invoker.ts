@@ -52,6 +52,8 @@ export interface InvokerOptions {
   maxBodyBytes?: number;
   /** Longest a request waits for a first ready replica (default 30 s; the function's timeout if shorter). */
   maxColdWaitMs?: number;
+  /** Most requests held at once waiting for a ready replica, over all functions (default 1000). */
+  maxColdWaiters?: number;
 }
 
 export interface InvocationResult {
@@ -71,6 +73,8 @@ export class Invoker {
   readonly #clock: Clock;
   readonly #maxBody: number;
   readonly #maxColdWaitMs: number;
+  readonly #maxColdWaiters: number;
+  #coldWaiters = 0;
   readonly #balancer = new LeastInFlightBalancer();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #unwatch: (() => void) | undefined;
@@ -89,6 +93,7 @@ export class Invoker {
     this.#clock = options.clock ?? systemClock;
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#maxColdWaitMs = options.maxColdWaitMs ?? 30_000;
+    this.#maxColdWaiters = options.maxColdWaiters ?? 1000;
     this.#unwatch = canWatchReplicas(this.#provider) ? this.#provider.onReplicasChanged((ref) => this.#wake(ref)) : undefined;
   }
 
@@ -99,9 +104,12 @@ export class Invoker {
   /**
    * Invokes `ref`. Rejects with a {@link KssError} for platform failures; when the
    * function's headers were already written to the target, the target is destroyed
-   * instead (the client sees a cut connection, as with any proxy).
+   * instead (the client sees a cut connection, as with any proxy). `abort`, when
+   * given, is aborted by the caller when its client goes away; the invoker also
+   * aborts it on timeout, so a request costs one controller.
    */
-  async invoke(ref: FunctionRef, req: InvocationRequest, target: ResponseTarget, signal?: AbortSignal): Promise<InvocationResult> {
+  async invoke(ref: FunctionRef, req: InvocationRequest, target: ResponseTarget, abort?: AbortController): Promise<InvocationResult> {
+    const signal = abort?.signal;
     const fn = this.#lookup(ref);
     if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
     if (req.contentLength !== undefined && req.contentLength > this.#maxBody) throw payloadTooLarge(this.#maxBody);
@@ -116,12 +124,20 @@ export class Invoker {
       let coldStart = false;
       if (endpoints.length === 0) {
         coldStart = true;
-        endpoints = await this.#waitForEndpoints(ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
+        if (this.#coldWaiters >= this.#maxColdWaiters) {
+          throw new KssError('KSS_OVERLOADED', `too many requests are waiting for functions to start (${this.#maxColdWaiters}); retry shortly`, { retryAfter: 1 });
+        }
+        this.#coldWaiters++;
+        try {
+          endpoints = await this.#waitForEndpoints(ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
+        } finally {
+          this.#coldWaiters--;
+        }
         this.#observer.coldStart(ref, (this.#clock.now() - started) / 1000);
       }
       const { endpoint, release } = this.#balancer.acquire(endpoints);
       try {
-        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), signal);
+        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), abort);
       } finally {
         release();
       }
@@ -140,15 +156,20 @@ export class Invoker {
     await this.#agent.close();
   }
 
-  async #proxy(ref: FunctionRef, endpoint: Endpoint, req: InvocationRequest, target: ResponseTarget, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    const timeout = new AbortController();
-    const timeoutError = new KssError('KSS_FUNCTION_TIMEOUT', `function "${ref.name}" did not answer within its timeout of ${timeoutMs / 1000}s`);
-    const cancelTimer = this.#clock.setTimeout(() => timeout.abort(timeoutError), Math.max(0, timeoutMs));
-    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+  async #proxy(ref: FunctionRef, endpoint: Endpoint, req: InvocationRequest, target: ResponseTarget, timeoutMs: number, abort?: AbortController): Promise<number> {
+    // One controller per request: the caller's (aborted when its client goes away) or ours.
+    // Timeout and client loss both abort it; which one happened is told by `timedOut`.
+    const controller = abort ?? new AbortController();
+    let timedOut = false;
+    const cancelTimer = this.#clock.setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, Math.max(0, timeoutMs));
 
-    let body: Readable | Buffer | null = req.body;
+    let body: Readable | Buffer | null = req.method === 'GET' || req.method === 'HEAD' ? null : req.body;
     let limitError: unknown;
     if (body && !Buffer.isBuffer(body) && req.contentLength === undefined) {
+      // Chunked bodies have no declared length: count as they stream.
       const limiter = new BodyLimit(this.#maxBody);
       pipeline(body, limiter, (err) => {
         if (err) limitError = err;
@@ -166,8 +187,8 @@ export class Invoker {
           path: req.path,
           method: req.method as 'GET',
           headers: req.headers,
-          body: req.method === 'GET' || req.method === 'HEAD' ? null : body,
-          signal: combined,
+          body,
+          signal: controller.signal,
           // The whole-request deadline above governs; undici's own timers would cut long functions short.
           headersTimeout: 0,
           bodyTimeout: 0,
@@ -181,12 +202,20 @@ export class Invoker {
       );
       return status;
     } catch (err) {
-      const error = classify(err, limitError, timeout.signal.aborted ? timeoutError : undefined);
-      if (error.code === 'KSS_REPLICA_FAILED' && canReportFailure(this.#provider)) {
-        this.#provider.reportFailure(ref, endpoint.id, error.message);
+      let error: KssError;
+      if (timedOut) {
+        error = new KssError('KSS_FUNCTION_TIMEOUT', `function "${ref.name}" did not answer within its timeout of ${timeoutMs / 1000}s`);
+      } else if (controller.signal.aborted || isPrematureClose(err)) {
+        // The caller went away: nothing is wrong with the replica, and nobody is left to answer.
+        error = new KssError('KSS_CLIENT_CLOSED', 'the client closed the request before it finished');
+      } else {
+        error = classify(err, limitError);
+        if (error.code === 'KSS_REPLICA_FAILED') {
+          this.#logger.warn({ function: `${ref.name}.${ref.namespace}`, instance: endpoint.id, err }, 'replica failed during a request');
+          if (canReportFailure(this.#provider)) this.#provider.reportFailure(ref, endpoint.id, error.message);
+        }
       }
       if (headersSent) sink?.destroy(error);
-      if (error.code === 'KSS_REPLICA_FAILED') this.#logger.warn({ function: `${ref.name}.${ref.namespace}`, instance: endpoint.id, err }, 'replica failed during a request');
       throw error;
     } finally {
       cancelTimer();
@@ -247,16 +276,17 @@ export class Invoker {
   }
 }
 
-/** Maps whatever went wrong while proxying to one catalogue error. */
-function classify(err: unknown, limitError: unknown, timeoutError: KssError | undefined): KssError {
-  if (timeoutError) return timeoutError;
+/** Maps whatever went wrong talking to the replica to one catalogue error. */
+function classify(err: unknown, limitError: unknown): KssError {
   if (limitError instanceof KssError) return limitError;
   if (err instanceof KssError) return err;
   if (err instanceof undiciErrors.RequestContentLengthMismatchError) {
     return new KssError('KSS_BAD_REQUEST', 'the request body does not match its Content-Length');
   }
-  if (err instanceof undiciErrors.RequestAbortedError || (err as { name?: string })?.name === 'AbortError') {
-    return new KssError('KSS_BAD_REQUEST', 'the client closed the request before it finished');
-  }
   return new KssError('KSS_REPLICA_FAILED', 'the function replica closed the connection or could not be reached; it is being restarted', { cause: err });
+}
+
+/** The response target closed before the reply was written (the client hung up mid-response). */
+function isPrematureClose(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'ERR_STREAM_PREMATURE_CLOSE';
 }

@@ -17,7 +17,7 @@ import {
   type Provider,
   type ProviderFunctionStatus,
 } from '../core/index.js';
-import { parseFunctionSpec } from '../core/index.js';
+import { invokePolicy, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
 import type { InvocationStats } from '../invoke/index.js';
 import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
 import { notFound } from '../store/index.js';
@@ -46,8 +46,9 @@ export class FunctionService {
   readonly #stats: InvocationStats;
   readonly #logger: Logger;
   readonly #version: string;
-  readonly #specs = new Map<string, FunctionSpec>();
+  readonly #specs = new Map<string, { spec: FunctionSpec; policy: InvokePolicy }>();
   readonly #mutex = new KeyedMutex();
+  #onChange: ((ref: FunctionRef) => void) | undefined;
 
   constructor(options: FunctionServiceOptions) {
     this.#store = options.store;
@@ -67,8 +68,8 @@ export class FunctionService {
     let failed = 0;
     await Promise.all(
       all.map(async ({ spec }) => {
-        this.#specs.set(key(refOf(spec)), spec);
         try {
+          this.#remember(spec);
           await this.#provider.deploy(spec);
         } catch (err) {
           failed++;
@@ -80,8 +81,18 @@ export class FunctionService {
   }
 
   /** The spec of a deployed function, from memory (for the invoke path). */
-  lookup(ref: FunctionRef): FunctionSpec | undefined {
+  lookup(ref: FunctionRef): { spec: FunctionSpec; policy: InvokePolicy } | undefined {
     return this.#specs.get(key(ref));
+  }
+
+  #remember(spec: FunctionSpec): void {
+    this.#specs.set(key(refOf(spec)), { spec, policy: invokePolicy(spec) });
+    this.#onChange?.(refOf(spec));
+  }
+
+  /** Registers a listener for deployed/updated/removed functions (e.g. to reset rate-limit buckets). */
+  onFunctionChanged(listener: (ref: FunctionRef) => void): void {
+    this.#onChange = listener;
   }
 
   /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. */
@@ -100,7 +111,7 @@ export class FunctionService {
         await this.#provider.remove(ref);
         throw err;
       }
-      this.#specs.set(key(ref), spec);
+      this.#remember(spec);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
     });
@@ -114,7 +125,7 @@ export class FunctionService {
       if (!(await this.#store.get(ref))) throw notFound(ref);
       await this.#provider.update(spec);
       const stored = await this.#store.update(spec);
-      this.#specs.set(key(ref), spec);
+      this.#remember(spec);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
     });
@@ -124,6 +135,7 @@ export class FunctionService {
     return this.#mutex.run(key(ref), async () => {
       if (!(await this.#store.delete(ref))) throw notFound(ref);
       this.#specs.delete(key(ref));
+      this.#onChange?.(ref);
       this.#stats.forget(ref);
       await this.#provider.remove(ref);
       this.#logger.info({ function: qualifiedName(ref) }, 'function removed');
@@ -165,6 +177,7 @@ export class FunctionService {
   #parse(input: unknown, defaultNamespace?: string): FunctionSpec {
     const spec = parseFunctionSpec(input, { defaultNamespace, version: this.#version });
     scaleSettings(spec);
+    invokePolicy(spec);
     if (spec.secrets?.length) {
       throw new KssError('KSS_INVALID_SPEC', 'secrets: this version has no secret store yet; remove `secrets` from the function to deploy it');
     }

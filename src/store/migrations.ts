@@ -13,4 +13,27 @@ export const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (namespace, name)
    ) WITHOUT ROWID;`,
+  // 2: API tokens. Only a SHA-256 of the secret is kept; scopes as a JSON array.
+  `CREATE TABLE api_tokens (
+     id           TEXT PRIMARY KEY,
+     name         TEXT NOT NULL,
+     scopes       TEXT NOT NULL,
+     secret_hash  BLOB NOT NULL,
+     created_at   TEXT NOT NULL,
+     created_by   TEXT NOT NULL,
+     expires_at   TEXT,
+     revoked_at   TEXT,
+     last_used_at TEXT
+   );`,
+  // 3: audit log of admin actions (who, what, when, outcome).
+  `CREATE TABLE audit_log (
+     id      INTEGER PRIMARY KEY AUTOINCREMENT,
+     at      TEXT NOT NULL,
+     actor   TEXT NOT NULL,
+     action  TEXT NOT NULL,
+     target  TEXT,
+     status  INTEGER NOT NULL,
+     ip      TEXT
+   );
+   CREATE INDEX audit_log_at ON audit_log (at);`,
 ];

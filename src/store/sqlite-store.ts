@@ -15,15 +15,24 @@ interface Row {
   updated_at: string;
 }
 
-/** Opens (creating if needed) the store at `file` and runs pending migrations. */
+/** Opens (creating if needed) the function store at `file`; see {@link openDatabase}. */
 export function openSqliteStore(file: string, options: { clock?: Clock } = {}): SqliteStore {
+  return new SqliteStore(openDatabase(file), options.clock ?? systemClock);
+}
+
+/**
+ * Opens the platform's SQLite database and runs pending migrations. WAL mode, so
+ * the gateway reads while it writes; `synchronous = FULL`, so a change that was
+ * answered survives a power cut, not only a crash. The function store, the token
+ * store and the audit log share this one handle.
+ */
+export function openDatabase(file: string): Db {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  // FULL: a deploy that was answered survives a power cut, not only a crash.
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  return new SqliteStore(db, options.clock ?? systemClock);
+  return db;
 }
 
 /** Runs every migration past the database's `user_version`, each in its own transaction. */
@@ -100,8 +109,14 @@ export class SqliteStore implements FunctionStore {
     return this.#stmts.namespaces.all().map((r) => r.namespace);
   }
 
+  /** Closes the shared database handle (the gateway's last step on shutdown). */
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+
+  /** The underlying handle, for the other stores that share the file. */
+  get database(): Db {
+    return this.#db;
   }
 }
 

@@ -6,7 +6,24 @@ import { startEmbedded } from '../../gateway/embedded.js';
 import { VERSION } from '../../version.js';
 import { prettyLogStream } from '../log-format.js';
 import { CliError, EXIT_USAGE } from '../output.js';
-import { parseByteSize } from '../parse.js';
+import { collect, parseByteSize } from '../parse.js';
+import { readFileSync } from 'node:fs';
+import { parseRate } from '../../core/index.js';
+
+interface UpOptions {
+  port: string;
+  host: string;
+  dataDir: string;
+  maxBody: string;
+  logFormat: string;
+  logLevel: string;
+  auth: boolean;
+  clientRateLimit?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  corsOrigin?: string[];
+  headersTimeout: string;
+}
 
 export function upCommand(program: Command): void {
   program
@@ -18,15 +35,39 @@ export function upCommand(program: Command): void {
     .option('--max-body <size>', 'largest request body for functions, e.g. 10Mi (env KSS_MAX_BODY)', process.env.KSS_MAX_BODY ?? '10Mi')
     .option('--log-format <format>', 'pretty or json', process.env.KSS_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'))
     .option('--log-level <level>', 'trace, debug, info, warn or error', process.env.KSS_LOG_LEVEL ?? 'info')
-    .action(async (opts: { port: string; host: string; dataDir: string; maxBody: string; logFormat: string; logLevel: string }) => {
+    .option('--no-auth', 'turn off authentication of the admin API (local experiments only)')
+    .option('--client-rate-limit <rate>', 'limit each client (token or IP) on authenticated routes, e.g. 50/s')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'and this private key (PEM)')
+    .option('--cors-origin <origin>', 'allow browser calls to the admin API from this origin (repeatable)', collect)
+    .option('--headers-timeout <seconds>', 'close connections that take longer to send their headers', '10')
+    .action(async (opts: UpOptions) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535)`, EXIT_USAGE);
       if (!['pretty', 'json'].includes(opts.logFormat)) throw new CliError('--log-format: use pretty or json', EXIT_USAGE);
       const maxBodyBytes = parseByteSize(opts.maxBody, '--max-body');
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', EXIT_USAGE);
+      const tls = opts.tlsCert && opts.tlsKey ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) } : undefined;
+      let clientRate;
+      try {
+        clientRate = opts.clientRateLimit ? parseRate(opts.clientRateLimit, '--client-rate-limit') : undefined;
+      } catch (err) {
+        throw new CliError((err as Error).message, EXIT_USAGE);
+      }
+      const headersTimeout = Number(opts.headersTimeout);
+      if (!(headersTimeout > 0)) throw new CliError('--headers-timeout: a number of seconds', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes });
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000 });
       logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
+      if (!platform.admin) {
+        logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');
+      } else if (platform.admin.created) {
+        logger.info(
+          { passwordFile: platform.admin.passwordFile },
+          `An admin password was generated for user "${platform.admin.username}" and stored in ${platform.admin.passwordFile} (readable only by you). Log in with: cat ${platform.admin.passwordFile} | kss login --password-stdin`,
+        );
+      }
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) {

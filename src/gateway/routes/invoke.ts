@@ -10,14 +10,15 @@ import type { GatewayContext } from '../context.js';
 import { writeRawError } from '../errors.js';
 import { toKssError } from '../errors.js';
 import { namespaceParam } from './namespace-param.js';
+import { requireScope } from '../auth/index.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const PREFIX = '/function/';
 
 export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   const handler = invokeHandler(ctx, splitFunctionUrl);
-  app.route({ method: [...METHODS], url: '/function/:name', handler });
-  app.route({ method: [...METHODS], url: '/function/:name/*', handler });
+  app.route({ method: [...METHODS], url: '/function/:name', config: { auth: 'function' }, handler });
+  app.route({ method: [...METHODS], url: '/function/:name/*', config: { auth: 'function' }, handler });
 }
 
 /** Splits `/function/name.ns/a/b?x=1` into the qualified name and `/a/b?x=1`, keeping the path's encoding. */
@@ -36,37 +37,55 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
     const { name, path } = split(raw.url ?? '/');
     // A namespace in `?namespace=` applies only when the name has none of its own.
     const ref = parseQualifiedName(name, name.includes('.') ? undefined : namespaceParam(request.query));
+    const fn = ctx.service.lookup(ref);
+    if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
+    const { policy } = fn;
+    if (policy.auth === 'token') requireScope(request.principal, 'invoke');
+    const fnKey = `fn:${ref.namespace}/${ref.name}|`;
+    if (policy.rate) ctx.limiter.take(fnKey, policy.rate, `function "${ref.name}"`);
+    if (policy.clientRate) ctx.limiter.take(`${fnKey}${request.principal?.id ?? `ip:${request.ip}`}`, policy.clientRate, `each client of function "${ref.name}"`);
     const lengthHeader = raw.headers['content-length'];
     const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (contentLength !== undefined && !Number.isSafeInteger(contentLength)) throw new KssError('KSS_BAD_REQUEST', 'Content-Length is not a number');
-    const headers = forwardableRawHeaders(raw.rawHeaders);
+    // Platform credentials (the admin password, a kss token) are for the platform: no
+    // function ever sees them. Any other Authorization header is the function's own business.
+    const platformCredentials = request.principal !== undefined && ctx.authenticator.enabled;
+    const headers = platformCredentials ? withoutAuthorization(forwardableRawHeaders(raw.rawHeaders)) : forwardableRawHeaders(raw.rawHeaders);
     headers.push('X-Forwarded-For', request.ip, 'X-Forwarded-Proto', request.protocol);
     if (raw.headers.host) headers.push('X-Forwarded-Host', raw.headers.host);
 
+    const hasBody = contentLength !== undefined ? contentLength > 0 : raw.headers['transfer-encoding'] !== undefined;
+
     reply.hijack();
     const res = reply.raw;
-    const clientGone = new AbortController();
+    const abort = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) clientGone.abort(new KssError('KSS_BAD_REQUEST', 'the client went away'));
+      if (!res.writableFinished) abort.abort();
     });
     const started = process.hrtime.bigint();
     try {
       await ctx.invoker.invoke(
         ref,
-        { method: raw.method ?? 'GET', path, headers, body: raw, contentLength },
+        { method: raw.method ?? 'GET', path, headers, body: hasBody ? raw : null, contentLength },
         (status, fnHeaders) => {
           fnHeaders['x-duration-seconds'] = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
           res.writeHead(status, fnHeaders);
           return res;
         },
-        clientGone.signal,
+        abort,
       );
     } catch (err) {
       const { error, internal } = toKssError(err);
       if (internal) ctx.logger.error({ err }, 'invoke failed');
-      if (!clientGone.signal.aborted) writeRawError(res, error);
+      if (!abort.signal.aborted || error.code !== 'KSS_CLIENT_CLOSED') writeRawError(res, error);
       // Unread request bytes would otherwise keep the connection busy.
       if (!raw.complete) raw.resume();
     }
   };
+}
+
+function withoutAuthorization(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== 'authorization') out.push(raw[i]!, raw[i + 1]!);
+  return out;
 }

@@ -9,19 +9,19 @@ import type { GatewayContext } from '../context.js';
 import { namespaceParam, optionalNamespaceParam, refParam } from './namespace-param.js';
 
 export function systemFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
-  app.get('/system/functions', async (req) => ctx.service.list(namespaceParam(req.query)));
+  app.get('/system/functions', { config: { auth: 'read' } }, async (req) => ctx.service.list(namespaceParam(req.query)));
 
-  app.post('/system/functions', async (req, reply) => {
+  app.post('/system/functions', { config: { auth: 'deploy', audit: 'function.create' } }, async (req, reply) => {
     await ctx.service.create(req.body, namespaceParam(req.query));
     return reply.code(202).send();
   });
 
-  app.put('/system/functions', async (req, reply) => {
+  app.put('/system/functions', { config: { auth: 'deploy', audit: 'function.update' } }, async (req, reply) => {
     await ctx.service.update(req.body, namespaceParam(req.query));
     return reply.code(200).send();
   });
 
-  app.delete('/system/functions', async (req, reply) => {
+  app.delete('/system/functions', { config: { auth: 'deploy', audit: 'function.remove' } }, async (req, reply) => {
     const body = req.body;
     if (!isPlainObject(body)) throw new KssError('KSS_INVALID_SPEC', 'body: expected {"functionName": "..."}');
     assertValidName(body.functionName, 'functionName');
@@ -29,7 +29,7 @@ export function systemFunctionRoutes(app: FastifyInstance, ctx: GatewayContext):
     return reply.code(200).send();
   });
 
-  app.get<{ Params: { name: string } }>('/system/function/:name', async (req) => ctx.service.get(refParam(req.params.name, req.query)));
+  app.get<{ Params: { name: string } }>('/system/function/:name', { config: { auth: 'read' } }, async (req) => ctx.service.get(refParam(req.params.name, req.query)));
 
-  app.get('/system/namespaces', async () => ctx.service.namespaces());
+  app.get('/system/namespaces', { config: { auth: 'read' } }, async () => ctx.service.namespaces());
 }

@@ -21,7 +21,8 @@ export const NODE_RUNTIME_ENTRY = fileURLToPath(new URL('../../../runtimes/node/
 const nodeLauncher: Launcher = (spec, codeDir, graceMs) => ({
   command: process.execPath,
   // detect-module lets a handler.js use `export default` without a package.json.
-  args: ['--experimental-detect-module', '--disable-warning=ExperimentalWarning', NODE_RUNTIME_ENTRY],
+  // The code store's trees carry a typeless package.json (see code-store.ts), so ESM handlers are detected, not declared: silence that notice.
+  args: ['--experimental-detect-module', '--disable-warning=ExperimentalWarning', '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', NODE_RUNTIME_ENTRY],
   env: {
     KSS_CODE_DIR: codeDir,
     ...(spec.handler ? { KSS_HANDLER: spec.handler } : {}),
