@@ -15,6 +15,7 @@ import { AuditLog, Authenticator, ensureAdminCredentials, TokenStore, type Admin
 import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
+import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 
 export interface EmbeddedOptions {
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -69,8 +70,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const limiter = new RateLimiter(clock);
   const code = createCodeStore({ dir: join(dataDir, 'code'), maxArchiveBytes: maxCodeBytes });
   const stats = new InvocationStats();
-  const provider = new LocalProvider({ code, logger: logger.child({ component: 'local' }), clock, replica: options.replica });
-  const service = new FunctionService({ store, provider, code, stats, logger, version: VERSION });
+  const builds = new BuildService({ dir: join(dataDir, 'builds'), code, builders: DEFAULT_BUILDERS, logger: logger.child({ component: 'build' }) });
+  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica });
+  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION });
   const invoker = new Invoker({
     provider,
     lookup: (ref) => {

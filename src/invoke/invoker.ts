@@ -137,7 +137,7 @@ export class Invoker {
       }
       const { endpoint, release } = this.#balancer.acquire(endpoints);
       try {
-        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), abort);
+        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), fn.timeoutSeconds, abort);
       } finally {
         release();
       }
@@ -156,7 +156,7 @@ export class Invoker {
     await this.#agent.close();
   }
 
-  async #proxy(ref: FunctionRef, endpoint: Endpoint, req: InvocationRequest, target: ResponseTarget, timeoutMs: number, abort?: AbortController): Promise<number> {
+  async #proxy(ref: FunctionRef, endpoint: Endpoint, req: InvocationRequest, target: ResponseTarget, timeoutMs: number, timeoutSeconds: number, abort?: AbortController): Promise<number> {
     // One controller per request: the caller's (aborted when its client goes away) or ours.
     // Timeout and client loss both abort it; which one happened is told by `timedOut`.
     const controller = abort ?? new AbortController();
@@ -204,7 +204,7 @@ export class Invoker {
     } catch (err) {
       let error: KssError;
       if (timedOut) {
-        error = new KssError('KSS_FUNCTION_TIMEOUT', `function "${ref.name}" did not answer within its timeout of ${timeoutMs / 1000}s`);
+        error = new KssError('KSS_FUNCTION_TIMEOUT', `function "${ref.name}" did not answer within its timeout of ${timeoutSeconds}s`);
       } else if (controller.signal.aborted || isPrematureClose(err)) {
         // The caller went away: nothing is wrong with the replica, and nobody is left to answer.
         error = new KssError('KSS_CLIENT_CLOSED', 'the client closed the request before it finished');

@@ -22,11 +22,13 @@ import type { InvocationStats } from '../invoke/index.js';
 import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
 import { notFound } from '../store/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { BuildService } from '../build/index.js';
 
 export interface FunctionServiceOptions {
   store: FunctionStore;
   provider: Provider;
   code: CodeStore;
+  builds: BuildService;
   stats: InvocationStats;
   logger: Logger;
   version: string;
@@ -43,6 +45,7 @@ export class FunctionService {
   readonly #store: FunctionStore;
   readonly #provider: Provider;
   readonly #code: CodeStore;
+  readonly #builds: BuildService;
   readonly #stats: InvocationStats;
   readonly #logger: Logger;
   readonly #version: string;
@@ -54,6 +57,7 @@ export class FunctionService {
     this.#store = options.store;
     this.#provider = options.provider;
     this.#code = options.code;
+    this.#builds = options.builds;
     this.#stats = options.stats;
     this.#logger = options.logger;
     this.#version = options.version;
@@ -70,6 +74,7 @@ export class FunctionService {
       all.map(async ({ spec }) => {
         try {
           this.#remember(spec);
+          await this.#builds.ensureBuilt(spec);
           await this.#provider.deploy(spec);
         } catch (err) {
           failed++;
@@ -103,6 +108,8 @@ export class FunctionService {
       if (await this.#store.get(ref)) {
         throw new KssError('KSS_FUNCTION_EXISTS', `function "${ref.name}" already exists in namespace "${ref.namespace}"; update it with PUT or \`kss deploy\``);
       }
+      // Built first: a build failure leaves nothing deployed.
+      await this.#builds.ensureBuilt(spec);
       await this.#provider.deploy(spec);
       let stored: StoredFunction;
       try {
@@ -123,6 +130,8 @@ export class FunctionService {
     const ref = refOf(spec);
     return this.#mutex.run(key(ref), async () => {
       if (!(await this.#store.get(ref))) throw notFound(ref);
+      // Built first: a build failure leaves the previous version serving.
+      await this.#builds.ensureBuilt(spec);
       await this.#provider.update(spec);
       const stored = await this.#store.update(spec);
       this.#remember(spec);

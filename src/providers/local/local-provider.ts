@@ -23,15 +23,15 @@ import {
   type FailureReporter,
 } from '../../core/index.js';
 import { DEFAULT_REPLICA_OPTIONS, Replica, type ReplicaOptions } from './replica.js';
-import { DEFAULT_LAUNCHERS, type Launcher } from './runtime-launchers.js';
+import { DEFAULT_LAUNCHERS, type Artifact, type Launcher } from './runtime-launchers.js';
 
-/** Where the provider finds a function's unpacked code. */
-export interface CodeLocator {
-  treePath(digest: string): string;
+/** Where the provider finds what a function runs from (its build artifact). */
+export interface ArtifactLocator {
+  artifact(spec: FunctionSpec): Artifact;
 }
 
 export interface LocalProviderOptions {
-  code: CodeLocator;
+  artifacts: ArtifactLocator;
   logger: Logger;
   clock?: Clock;
   launchers?: Partial<Record<Runtime, Launcher>>;
@@ -40,7 +40,7 @@ export interface LocalProviderOptions {
 
 interface Generation {
   spec: FunctionSpec;
-  codeDir: string;
+  artifact: Artifact;
   replicas: Replica[];
 }
 
@@ -58,7 +58,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   readonly name = 'local';
   readonly #functions = new Map<string, FunctionRunner>();
   readonly #listeners = new Set<(ref: FunctionRef) => void>();
-  readonly #code: CodeLocator;
+  readonly #artifacts: ArtifactLocator;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #launchers: Partial<Record<Runtime, Launcher>>;
@@ -66,7 +66,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   #closed = false;
 
   constructor(options: LocalProviderOptions) {
-    this.#code = options.code;
+    this.#artifacts = options.artifacts;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#launchers = options.launchers ?? DEFAULT_LAUNCHERS;
@@ -161,7 +161,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
       throw new KssError('KSS_UNSUPPORTED_RUNTIME', `runtime "${spec.runtime}" is not available on the local provider; available: ${this.runtimes.join(', ')}`);
     }
     if (!spec.code) throw new KssError('KSS_CODE_REQUIRED', `function "${spec.service}" has no code: deploy it with \`kss deploy\`, which uploads the handler folder`);
-    return { spec, codeDir: this.#code.treePath(spec.code), replicas: [] };
+    return { spec, artifact: this.#artifacts.artifact(spec), replicas: [] };
   }
 
   /** Brings the newest generation to the desired count and retires older ones once it is fully ready. */
@@ -183,7 +183,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   #spawn(runner: FunctionRunner, generation: Generation): Replica {
     return new Replica({
       spec: generation.spec,
-      codeDir: generation.codeDir,
+      artifact: generation.artifact,
       launcher: this.#launchers[generation.spec.runtime]!,
       clock: this.#clock,
       logger: this.#logger,

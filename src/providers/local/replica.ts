@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { sleep, type Clock, type FunctionSpec, type ReplicaInfo } from '../../core/index.js';
 import { freePort } from './ports.js';
 import { nextPollDelay, probeReady } from './readiness.js';
-import type { Launcher } from './runtime-launchers.js';
+import type { Artifact, Launcher } from './runtime-launchers.js';
 
 /** Supervisor tuning; defaults follow Kubernetes' CrashLoopBackOff shape, shortened for a laptop. */
 export interface ReplicaOptions {
@@ -51,7 +51,7 @@ export class Replica {
   #stopAbort = new AbortController();
   #done: Promise<void>;
   readonly #spec: FunctionSpec;
-  readonly #codeDir: string;
+  readonly #artifact: Artifact;
   readonly #launcher: Launcher;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -60,7 +60,7 @@ export class Replica {
 
   constructor(args: {
     spec: FunctionSpec;
-    codeDir: string;
+    artifact: Artifact;
     launcher: Launcher;
     clock: Clock;
     logger: Logger;
@@ -69,7 +69,7 @@ export class Replica {
   }) {
     this.#spec = args.spec;
     this.id = `${args.spec.service}-${randomBytes(4).toString('hex')}`;
-    this.#codeDir = args.codeDir;
+    this.#artifact = args.artifact;
     this.#launcher = args.launcher;
     this.#clock = args.clock;
     this.#logger = args.logger.child({ function: `${args.spec.service}.${args.spec.namespace}`, instance: this.id });
@@ -150,7 +150,7 @@ export class Replica {
   /** Spawns once and resolves with a description of how the process ended. */
   async #startOnce(): Promise<string> {
     this.#port = await freePort(this.#options.host);
-    const launch = this.#launcher(this.#spec, this.#codeDir, this.#options.graceMs);
+    const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
     const env: Record<string, string> = {};
     for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
     Object.assign(env, this.#spec.envVars ?? {}, launch.env, {
@@ -164,7 +164,7 @@ export class Replica {
     });
     this.#startedAt = this.#clock.now();
     this.#setState('starting');
-    const child = spawn(launch.command, launch.args, { cwd: this.#codeDir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
     const exited = new Promise<string>((resolve) => {
       child.once('error', (err) => resolve(`failed to start: ${err.message}`));
