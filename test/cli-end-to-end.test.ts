@@ -135,3 +135,30 @@ test('CLI errors are clear and exit non-zero', async () => {
   assert.equal(noStack.code, 2);
   assert.match(noStack.stderr, /cannot read missing\.yml/);
 });
+
+test('kss template list, kss build (errors before deploying), kss logs --build', async () => {
+  const gateway = platform.url;
+  const templates = await kss(['template', 'list', '--json'], { cwd: work });
+  assert.equal(templates.code, 0, templates.stderr);
+  assert.ok((JSON.parse(templates.stdout) as Array<{ lang: string }>).some((t) => t.lang === 'node'));
+
+  const created = await kss(['new', 'broken', '--lang', 'node', '-f', 'broken.yml'], { cwd: work });
+  assert.equal(created.code, 0, created.stderr);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(work, 'broken', 'handler.js'), 'export const nothing = 1;\n');
+  const built = await kss(['build', '-f', 'broken.yml'], { cwd: work, gateway });
+  assert.equal(built.code, 1);
+  assert.match(built.stderr, /broken: build failed \[KSS_INVALID_HANDLER\]/);
+  assert.match(built.stderr, /export default async \(req\)/);
+
+  writeFileSync(join(work, 'broken', 'handler.js'), 'export default async () => "fixed";\n');
+  const rebuilt = await kss(['build', '-f', 'broken.yml'], { cwd: work, gateway });
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  assert.match(rebuilt.stderr, /broken: built in/);
+  const deployed = await kss(['deploy', '-f', 'broken.yml'], { cwd: work, gateway });
+  assert.equal(deployed.code, 0, deployed.stderr);
+  assert.match(deployed.stderr, /broken: build unchanged, reused/);
+  const log = await kss(['logs', '--build', 'broken'], { cwd: work, gateway });
+  assert.equal(log.code, 0, log.stderr);
+  assert.match(log.stdout, /build succeeded/);
+});

@@ -9,6 +9,9 @@ import { removeCommand } from './commands/remove.js';
 import { upCommand } from './commands/up.js';
 import { loginCommands } from './commands/login.js';
 import { tokenCommands } from './commands/token.js';
+import { buildCommand } from './commands/build.js';
+import { templateCommands } from './commands/template.js';
+import { logsCommand } from './commands/logs.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -21,12 +24,15 @@ export function buildProgram(): Command {
     .exitOverride();
   upCommand(program);
   newCommand(program);
+  buildCommand(program);
   deployCommand(program);
   listCommand(program);
   invokeCommand(program);
   removeCommand(program);
   loginCommands(program);
   tokenCommands(program);
+  templateCommands(program);
+  logsCommand(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -109,6 +109,15 @@ export class KssClient {
     return res;
   }
 
+  /** Builds without deploying; the deploy that follows reuses the build. */
+  build(spec: DeploySpec): Promise<{ key: string; cached: boolean; log: string }> {
+    return this.#json('POST', `/api/v1/builds${nsQuery(spec.namespace)}`, spec);
+  }
+
+  async buildLog(name: string, namespace?: string): Promise<string> {
+    return (await this.#request('GET', `/api/v1/functions/${encodeURIComponent(name)}/build-log${nsQuery(namespace)}`)).text();
+  }
+
   listTokens(): Promise<{ items: TokenView[] }> {
     return this.#json('GET', '/api/v1/tokens');
   }

@@ -169,6 +169,23 @@ export class FunctionService {
     return [...new Set([DEFAULT_NAMESPACE, ...used])].sort();
   }
 
+  /**
+   * Builds a function without deploying it (`kss build`): the same validation and
+   * build as a deploy, cached the same way, so the deploy that follows reuses it.
+   */
+  async build(input: unknown, defaultNamespace?: string): Promise<{ key: string; cached: boolean; log: string }> {
+    const spec = this.#parse(input, defaultNamespace);
+    const outcome = await this.#builds.ensureBuilt(spec);
+    return { key: outcome.key, cached: outcome.cached, log: this.#builds.log(spec) ?? '' };
+  }
+
+  /** The log of the build a deployed function runs from. */
+  async buildLog(ref: FunctionRef): Promise<string> {
+    const stored = await this.#store.get(ref);
+    if (!stored) throw notFound(ref);
+    return this.#builds.log(stored.spec) ?? '(no build log: this function was built before build logs were kept)\n';
+  }
+
   /** Stores an uploaded code archive (validated, content-addressed). */
   uploadCode(archive: Buffer): Promise<{ digest: string; size: number; files: number }> {
     return this.#code.put(archive);

@@ -2,18 +2,22 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { packDirectory } from '../../archive/index.js';
+import { buildFunction, uploadFunction } from '../package-function.js';
 import { runtimeForLang, readStackFile, type StackFunction } from '../stack-file.js';
 import { commandContext, functionUrl, type GlobalOptions } from '../context.js';
 import { CliError, EXIT_USAGE } from '../output.js';
 import { collect, parsePairs } from '../parse.js';
 
-interface DeployOptions {
+/** How a command picks functions: a stack file (optionally one of it), or one from flags. */
+export interface SelectOptions {
   file?: string;
   filter?: string;
   name?: string;
   handler?: string;
   runtime?: string;
+}
+
+interface DeployOptions extends SelectOptions {
   namespace?: string;
   env?: string[];
   label?: string[];
@@ -41,16 +45,13 @@ export function deployCommand(program: Command): void {
       const client = ctx.client(gateway);
       const results = [];
       for (const fn of functions) {
-        const spec: Record<string, unknown> = { ...fn.spec };
-        if (opts.namespace) spec.namespace = opts.namespace;
-        if (opts.env?.length) spec.envVars = { ...(spec.envVars as object), ...parsePairs(opts.env, '--env') };
-        if (opts.label?.length) spec.labels = { ...(spec.labels as object), ...parsePairs(opts.label, '--label') };
-        ctx.out.progress(`${fn.name}: packaging ${fn.codeDir}`);
-        const archive = await packDirectory(fn.codeDir);
-        ctx.out.progress(`${fn.name}: uploading ${formatBytes(archive.length)}`);
-        const code = await client.uploadCode(archive);
-        spec.code = code.digest;
-        ctx.out.progress(`${fn.name}: deploying ${code.digest.slice(0, 19)} (${code.files} files)`);
+        const extra: Record<string, unknown> = {};
+        if (opts.namespace) extra.namespace = opts.namespace;
+        if (opts.env?.length) extra.envVars = { ...(fn.spec.envVars as object), ...parsePairs(opts.env, '--env') };
+        if (opts.label?.length) extra.labels = { ...(fn.spec.labels as object), ...parsePairs(opts.label, '--label') };
+        const spec = await uploadFunction(client, fn, ctx.out, extra);
+        await buildFunction(client, spec, ctx.out);
+        ctx.out.progress(`${fn.name}: deploying`);
         const { status: deployed, created } = await client.deploy({ ...spec, service: fn.name });
         let status = deployed;
         if (opts.wait) {
@@ -58,7 +59,7 @@ export function deployCommand(program: Command): void {
           status = await client.waitReady(fn.name, { namespace: deployed.namespace, timeoutMs: Number(opts.readyTimeout) * 1000 });
         }
         const url = functionUrl(client.gateway, fn.name, status.namespace);
-        results.push({ name: fn.name, namespace: status.namespace, created, code: code.digest, url, replicas: status.replicas, availableReplicas: status.availableReplicas });
+        results.push({ name: fn.name, namespace: status.namespace, created, code: spec.code, url, replicas: status.replicas, availableReplicas: status.availableReplicas });
         ctx.out.progress(`${fn.name}: ${created ? 'deployed' : 'updated'}, ${status.availableReplicas}/${status.replicas} ready`);
         if (!ctx.out.json) ctx.out.line(`URL: ${url}`);
       }
@@ -66,7 +67,7 @@ export function deployCommand(program: Command): void {
     });
 }
 
-function selectFunctions(opts: DeployOptions): { functions: StackFunction[]; gateway?: string } {
+export function selectFunctions(opts: SelectOptions): { functions: StackFunction[]; gateway?: string } {
   if (opts.name) {
     if (opts.file) throw new CliError('use either -f/--file or --name, not both', EXIT_USAGE);
     if (!opts.handler) throw new CliError('--name needs --handler (the function folder or entry file)', EXIT_USAGE);
@@ -87,8 +88,4 @@ function selectFunctions(opts: DeployOptions): { functions: StackFunction[]; gat
   const functions = opts.filter ? stack.functions.filter((f) => f.name === opts.filter) : stack.functions;
   if (functions.length === 0) throw new CliError(`--filter: no function "${opts.filter}" in ${opts.file ?? 'stack.yml'}`, EXIT_USAGE);
   return { functions, gateway: stack.gateway };
-}
-
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }

@@ -44,6 +44,8 @@ export function newCommand(program: Command): void {
       mkdirSync(dir, { recursive: true });
       const written: string[] = [];
       for (const file of readdirSync(source)) {
+        // A template's README describes it for `kss template list`; it is not part of the function.
+        if (file === 'README.md') continue;
         writeFileSync(join(dir, file), readFileSync(join(source, file), 'utf8').replaceAll('{{name}}', name));
         written.push(join(relative(process.cwd(), dir), file));
       }

@@ -33,6 +33,12 @@ export function apiFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     return reply.code(204).send();
   });
 
+  app.post('/api/v1/builds', { config: { auth: 'deploy', audit: 'function.build' } }, async (req) => ctx.service.build(req.body, namespaceParam(req.query)));
+
+  app.get<{ Params: { name: string } }>('/api/v1/functions/:name/build-log', { config: { auth: 'read' } }, async (req, reply) =>
+    reply.type('text/plain; charset=utf-8').send(await ctx.service.buildLog(refParam(req.params.name, req.query))),
+  );
+
   app.post('/api/v1/code', { bodyLimit: ctx.maxCodeBytes, config: { auth: 'deploy', audit: 'code.upload' } }, async (req, reply) => {
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) {
       throw new KssError('KSS_INVALID_ARCHIVE', 'body: expected a tar.gz archive (Content-Type: application/gzip)');
