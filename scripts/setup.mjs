@@ -2,7 +2,7 @@
 // rebuilds when sources changed, so the two README commands work on a fresh clone.
 // Uses only node built-ins: it runs before dependencies exist.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,10 +48,16 @@ export function ensureBuild({ force = false } = {}) {
   if (!force && stamp && stamp >= newest) return false;
   if (!existsSync(join(ROOT, 'node_modules', 'typescript'))) ensureDependencies();
   process.stderr.write('[setup] compiling TypeScript…\n');
-  // A clean build: files deleted from src/ must not linger in dist/.
-  rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
-  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], 'compiling');
-  writeFileSync(STAMP, new Date().toISOString());
+  // A clean build (files deleted from src/ must not linger), compiled beside dist/ and
+  // swapped in at the end, so a running gateway or test never sees a half-empty dist/.
+  const next = join(ROOT, `dist.next-${process.pid}`);
+  const old = join(ROOT, `dist.old-${process.pid}`);
+  rmSync(next, { recursive: true, force: true });
+  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', next], 'compiling');
+  writeFileSync(join(next, '.build-stamp'), new Date().toISOString());
+  if (existsSync(join(ROOT, 'dist'))) renameSync(join(ROOT, 'dist'), old);
+  renameSync(next, join(ROOT, 'dist'));
+  rmSync(old, { recursive: true, force: true });
   return true;
 }
 

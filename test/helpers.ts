@@ -11,6 +11,10 @@ import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { startEmbedded, type EmbeddedOptions, type EmbeddedPlatform } from '../src/gateway/embedded.js';
 
+// Every test platform has its own data dir; they share one Go build cache, so only the
+// first Go build of a test run compiles the standard library (about 20 s on 2 cores).
+process.env.KSS_GO_CACHE ??= join(tmpdir(), 'kss-test-go-cache');
+
 export interface TestPlatform extends EmbeddedPlatform {
   dataDir: string;
   /** SDK client logged in as admin. */

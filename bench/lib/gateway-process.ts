@@ -32,12 +32,14 @@ export interface StartOptions {
   nodeArgs?: string[];
   cwd?: string;
   readyTimeoutMs?: number;
+  /** Extra `kss up` flags (e.g. `--warm-pool 0`). */
+  upArgs?: string[];
 }
 
 const LOG_KEEP = 64 * 1024;
 
 export async function startGatewayProcess(opts: StartOptions): Promise<GatewayProcess> {
-  const args = [...(opts.nodeArgs ?? []), opts.kssBin, 'up', '--port', String(opts.port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--log-format', 'json', '--log-level', 'warn'];
+  const args = [...(opts.nodeArgs ?? []), opts.kssBin, 'up', '--port', String(opts.port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--log-format', 'json', '--log-level', 'warn', ...(opts.upArgs ?? [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
   let logs = '';
   const events: LogEvent[] = [];

@@ -10,7 +10,8 @@
  *   file relative to it; default the first of handler.js, handler.mjs,
  *   handler.cjs, index.js, index.mjs, index.cjs);
  * - `KSS_FUNCTION_NAME` (log prefix), `KSS_GRACE_MS` (default 10000);
- * - `KSS_PARENT_PIPE=1`: exit when stdin closes (the local provider's orphan guard).
+ * - `KSS_PARENT_PIPE=1`: exit when stdin closes (the local provider's orphan guard);
+ * - `KSS_POOL=1`: warm-pool mode (see {@link awaitSpecialisation}).
  *
  * Start-up order: validate the environment (exit 2), load the handler (exit 3
  * with the reason on stderr), then listen, so `/ready` is true as soon as the
@@ -23,7 +24,45 @@ import { loadHandler, type LoadedHandler } from './handler-loader.js';
 import { createLogger, describeError } from './log.js';
 import { EXIT_CODES, readConfig, startRuntime, type RuntimeConfig } from './runtime.js';
 
+/**
+ * Warm-pool mode (`KSS_POOL=1`): the process starts, loads the runtime and Node's web
+ * classes, and waits for one JSON line on stdin — `{"env": {...}}` with the function's
+ * code dir, handler and environment — before loading the handler and listening. A
+ * cold start then costs loading the handler, not booting Node (see the local
+ * provider's warm-pool.ts). stdin stays open afterwards as the parent pipe.
+ */
+function awaitSpecialisation(): Promise<Record<string, string>> {
+  // Warm what a web-form handler will need while we wait.
+  void [Request, Response, Headers];
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const nl = buffered.indexOf('\n');
+      if (nl < 0) return;
+      process.stdin.off('data', onData);
+      process.stdin.off('end', onEnd);
+      process.stdin.pause();
+      try {
+        resolve((JSON.parse(buffered.slice(0, nl)) as { env: Record<string, string> }).env);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    // The platform went away before using this process.
+    const onEnd = () => process.exit(0);
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+  });
+}
+
 async function main(): Promise<void> {
+  if (process.env.KSS_POOL === '1') {
+    const env = await awaitSpecialisation();
+    Object.assign(process.env, env);
+    delete process.env.KSS_POOL;
+    if (env.KSS_CODE_DIR) process.chdir(env.KSS_CODE_DIR);
+  }
   let config: RuntimeConfig;
   try {
     config = readConfig(process.env);

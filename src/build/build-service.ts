@@ -101,18 +101,27 @@ export class BuildService {
     const markerFile = join(this.#dir, `${key}.json`);
     if (!existsSync(markerFile)) return undefined;
     const marker = JSON.parse(readFileSync(markerFile, 'utf8')) as Marker;
-    const dir = marker.use === 'source' ? this.#code.treePath(spec.code!) : join(this.#dir, key);
+    const dir = marker.use === 'source' ? this.#sourceDir(spec) : join(this.#dir, key);
     return marker.handler ? { dir, handler: marker.handler } : { dir };
+  }
+
+  /** The uploaded tree, or an empty read-only folder for a function deployed without code. */
+  #sourceDir(spec: FunctionSpec): string {
+    if (spec.code) return this.#code.treePath(spec.code);
+    const empty = join(this.#dir, 'empty');
+    if (!existsSync(empty)) mkdirSync(empty, { recursive: true, mode: 0o555 });
+    return empty;
   }
 
   async #build(key: string, spec: FunctionSpec): Promise<BuildOutcome> {
     const builder = this.#builders[spec.runtime];
     if (!builder) throw new KssError('KSS_UNSUPPORTED_RUNTIME', `runtime "${spec.runtime}" cannot be built here; available: ${this.runtimes.join(', ')}`);
-    if (!spec.code) throw new KssError('KSS_CODE_REQUIRED', `function "${spec.service}" has no code to build`);
-    const sourceDir = this.#code.treePath(spec.code);
+    // Without code, only a command deployed from an image (envProcess: exec, http) can run, from an empty folder.
+    if (!spec.code && !spec.envProcess) throw new KssError('KSS_CODE_REQUIRED', `function "${spec.service}" has no code to build`);
+    const sourceDir = this.#sourceDir(spec);
     const logFile = join(this.#dir, `${key}.log`);
     const outDir = join(this.#dir, `.${key}.tmp-${randomBytes(4).toString('hex')}`);
-    writeFileSync(logFile, `build of ${spec.service} (${spec.runtime}) from ${spec.code} at ${new Date().toISOString()}\n`);
+    writeFileSync(logFile, `build of ${spec.service} (${spec.runtime}) from ${spec.code ?? `envProcess of ${spec.image}`} at ${new Date().toISOString()}\n`);
     mkdirSync(outDir, { recursive: true });
     const started = Date.now();
     const log = (line: string) => appendFileSync(logFile, `${line}\n`);

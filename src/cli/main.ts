@@ -12,6 +12,7 @@ import { tokenCommands } from './commands/token.js';
 import { buildCommand } from './commands/build.js';
 import { templateCommands } from './commands/template.js';
 import { logsCommand } from './commands/logs.js';
+import { scaleCommand } from './commands/scale.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   tokenCommands(program);
   templateCommands(program);
   logsCommand(program);
+  scaleCommand(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -109,6 +109,15 @@ export class KssClient {
     return res;
   }
 
+  /** Scales a function by hand (OpenFaaS `/system/scale-function`); the autoscaler leaves it there until {@link autoscale}. */
+  async scale(name: string, replicas: number, namespace?: string): Promise<void> {
+    await this.#request('POST', `/system/scale-function/${encodeURIComponent(name)}${nsQuery(namespace)}`, { serviceName: name, namespace: namespace ?? '', replicas });
+  }
+
+  async autoscale(name: string, namespace?: string): Promise<void> {
+    await this.#request('POST', `/api/v1/functions/${encodeURIComponent(name)}/autoscale${nsQuery(namespace)}`);
+  }
+
   /** Builds without deploying; the deploy that follows reuses the build. */
   build(spec: DeploySpec): Promise<{ key: string; cached: boolean; log: string }> {
     return this.#json('POST', `/api/v1/builds${nsQuery(spec.namespace)}`, spec);

@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   KSS_FUNCTION_EXISTS: 409,
   KSS_PAYLOAD_TOO_LARGE: 413,
   KSS_RATE_LIMITED: 429,
+  KSS_CAPACITY_EXCEEDED: 429,
   /** Never sent (nobody is listening): recorded when a client hangs up mid-request, as nginx's 499. */
   KSS_CLIENT_CLOSED: 499,
   KSS_UNSUPPORTED_MEDIA_TYPE: 415,

@@ -83,8 +83,12 @@ test('qualified names split on the first dot', () => {
 });
 
 test('scale labels: OpenFaaS names and defaults', () => {
-  assert.deepEqual(scaleSettings({}), { min: 1, max: 20 });
-  assert.deepEqual(scaleSettings({ labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '5' } }), { min: 2, max: 5 });
+  assert.deepEqual(scaleSettings({}), { min: 1, max: 20, target: 10, zero: false, zeroDurationMs: 300_000, maxInflight: Infinity });
+  assert.deepEqual(scaleSettings({ labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '5', 'com.openfaas.scale.target': '3', 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '90s' }, envVars: { max_inflight: '4' } }), { min: 2, max: 5, target: 3, zero: true, zeroDurationMs: 90_000, maxInflight: 4 });
+  assert.equal(scaleSettings({ labels: { 'com.openfaas.scale.min': '0' } }).zero, true, 'min 0 allows zero');
+  assert.throws(() => scaleSettings({ labels: { 'com.openfaas.scale.zero': 'yes' } }), /com\.openfaas\.scale\.zero/);
+  assert.throws(() => scaleSettings({ labels: { 'com.openfaas.scale.zero-duration': '5 minutes' } }), /zero-duration/);
+  assert.throws(() => scaleSettings({ envVars: { max_inflight: 'ten' } }), /max_inflight/);
   assert.throws(() => scaleSettings({ labels: { 'com.openfaas.scale.min': '6', 'com.openfaas.scale.max': '5' } }), /com\.openfaas\.scale\.min/);
   assert.throws(() => scaleSettings({ labels: { 'com.openfaas.scale.max': '-1' } }), /com\.openfaas\.scale\.max/);
 });

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Rate } from '../core/index.js';
 import { DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
-import { LocalProvider, type ReplicaOptions } from '../providers/local/index.js';
+import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
 import { FunctionService } from '../service/index.js';
 import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
 import { AuditLog, Authenticator, ensureAdminCredentials, TokenStore, type AdminCredentials } from './auth/index.js';
@@ -16,6 +16,7 @@ import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
 import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
+import { Autoscaler } from '../scaler/index.js';
 
 export interface EmbeddedOptions {
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -35,8 +36,12 @@ export interface EmbeddedOptions {
   tls?: { key: Buffer; cert: Buffer };
   corsOrigins?: string[];
   headersTimeoutMs?: number;
-  /** Most requests held at once waiting for a cold start, across functions (default 1000). */
+  /** Most requests held at once per function waiting for a cold start (default 1000). */
   maxColdWaiters?: number;
+  /** Warm processes kept per pooled runtime (default 2; 0 turns the pool off). */
+  warmPool?: number;
+  /** Autoscaler timing (defaults: 2 s ticks, 60 s / 6 s windows; shorter in tests). */
+  autoscaler?: { tickMs?: number; windows?: { stableMs: number; panicMs: number } };
 }
 
 export interface EmbeddedPlatform {
@@ -69,22 +74,28 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const authenticator = new Authenticator({ admin, tokens });
   const limiter = new RateLimiter(clock);
   const code = createCodeStore({ dir: join(dataDir, 'code'), maxArchiveBytes: maxCodeBytes });
-  const stats = new InvocationStats();
+  const stats = new InvocationStats(clock);
   const builds = new BuildService({ dir: join(dataDir, 'builds'), code, builders: DEFAULT_BUILDERS, logger: logger.child({ component: 'build' }) });
-  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica });
+  // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
+  const poolSize = options.warmPool ?? 2;
+  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }) }) : undefined;
+  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica, pool });
   const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION });
   const invoker = new Invoker({
     provider,
     lookup: (ref) => {
       const fn = service.lookup(ref);
-      return fn && { timeoutSeconds: fn.spec.timeout };
+      return fn && { timeoutSeconds: fn.spec.timeout, maxInflight: Number.isFinite(fn.scale.maxInflight) ? fn.scale.maxInflight : undefined, maxReplicas: fn.scale.max };
     },
     observer: stats,
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxColdWaiters: options.maxColdWaiters,
+    activate: (ref) => autoscaler.activate(ref),
   });
+  const autoscaler = new Autoscaler({ provider, stats, functions: () => service.specs(), logger: logger.child({ component: 'autoscaler' }), clock, tickMs: options.autoscaler?.tickMs, windows: options.autoscaler?.windows });
+  service.useAutoscaler(autoscaler);
   service.onFunctionChanged((ref) => limiter.reset(`fn:${ref.namespace}/${ref.name}|`));
   const app = createGateway({
     service,
@@ -105,9 +116,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const restored = await service.restore();
   if (restored.restored + restored.failed > 0) logger.info(restored, 'stored functions started');
 
+  autoscaler.start();
+  pool?.start();
   try {
     await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (err) {
+    autoscaler.stop();
     await provider.close();
     store.close();
     throw err;
@@ -128,6 +142,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     tokens,
     close: () =>
       (closing ??= (async () => {
+        autoscaler.stop();
         await app.close();
         await invoker.close();
         await provider.close();

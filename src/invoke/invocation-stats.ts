@@ -1,9 +1,9 @@
 /**
  * What the invoke path reports. The data path only emits these events; readers
- * (the status API now, the autoscaler and Prometheus later) consume them, so the
- * invoke path never waits on the control path.
+ * (the status API, the autoscaler, later Prometheus) consume them, so the invoke
+ * path never waits on the control path.
  */
-import type { FunctionRef } from '../core/index.js';
+import { systemClock, type Clock, type FunctionRef } from '../core/index.js';
 
 /** Receives events from the invoke path. Implementations must be cheap and never throw. */
 export interface InvokeObserver {
@@ -20,21 +20,45 @@ export interface FunctionCounters {
   invocationCount: number;
   inFlight: number;
   coldStarts: number;
+  /** When the last request started (epoch ms), 0 if none yet. */
+  lastRequestAt: number;
 }
 
-/** In-memory counters for `invocationCount` and cold starts in the status API. */
+interface Entry extends FunctionCounters {
+  /** ∫ inFlight dt since the last sample, in request·ms: the autoscaler's average concurrency. */
+  area: number;
+  /** When `area` was last brought up to date. */
+  areaAt: number;
+  /** When the last sample was taken. */
+  sampledAt: number;
+}
+
+/**
+ * In-memory counters: `invocationCount` and cold starts for the status API, and a
+ * time-weighted concurrency for the autoscaler (Knative's "average concurrency":
+ * short requests between two samples still count for the time they were in flight).
+ */
 export class InvocationStats implements InvokeObserver {
-  readonly #counters = new Map<string, FunctionCounters>();
+  readonly #entries = new Map<string, Entry>();
+  readonly #clock: Clock;
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
 
   started(ref: FunctionRef): void {
-    const c = this.#entry(ref);
-    c.inFlight++;
+    const e = this.#entry(ref);
+    const now = this.#clock.now();
+    this.#accumulate(e, now);
+    e.inFlight++;
+    e.lastRequestAt = now;
   }
 
   finished(ref: FunctionRef): void {
-    const c = this.#entry(ref);
-    c.inFlight--;
-    c.invocationCount++;
+    const e = this.#entry(ref);
+    this.#accumulate(e, this.#clock.now());
+    e.inFlight--;
+    e.invocationCount++;
   }
 
   coldStart(ref: FunctionRef): void {
@@ -42,19 +66,43 @@ export class InvocationStats implements InvokeObserver {
   }
 
   get(ref: FunctionRef): FunctionCounters {
-    return this.#counters.get(key(ref)) ?? { invocationCount: 0, inFlight: 0, coldStarts: 0 };
+    const e = this.#entries.get(key(ref));
+    return e ? { invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt } : { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0 };
+  }
+
+  /**
+   * Average number of requests in flight since the previous sample of `ref` (the
+   * autoscaler calls this once per tick), and the counters at this moment.
+   */
+  sample(ref: FunctionRef): { concurrency: number } & FunctionCounters {
+    const e = this.#entry(ref);
+    const now = this.#clock.now();
+    this.#accumulate(e, now);
+    const span = now - e.sampledAt;
+    const concurrency = span > 0 ? e.area / span : e.inFlight;
+    e.area = 0;
+    e.sampledAt = now;
+    return { concurrency, invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt };
   }
 
   /** Forgets a removed function, so a new one with the same name starts from zero. */
   forget(ref: FunctionRef): void {
-    this.#counters.delete(key(ref));
+    this.#entries.delete(key(ref));
   }
 
-  #entry(ref: FunctionRef): FunctionCounters {
+  #accumulate(e: Entry, now: number): void {
+    e.area += e.inFlight * (now - e.areaAt);
+    e.areaAt = now;
+  }
+
+  #entry(ref: FunctionRef): Entry {
     const k = key(ref);
-    let c = this.#counters.get(k);
-    if (!c) this.#counters.set(k, (c = { invocationCount: 0, inFlight: 0, coldStarts: 0 }));
-    return c;
+    let e = this.#entries.get(k);
+    if (!e) {
+      const now = this.#clock.now();
+      this.#entries.set(k, (e = { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0, area: 0, areaAt: now, sampledAt: now }));
+    }
+    return e;
   }
 }
 

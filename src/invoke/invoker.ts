@@ -39,7 +39,7 @@ export type ResponseTarget = (status: number, headers: Record<string, string | s
 
 /** What the invoke path needs to know about a function, from an in-memory cache (no I/O). */
 export interface FunctionLookup {
-  (ref: FunctionRef): { timeoutSeconds: number } | undefined;
+  (ref: FunctionRef): { timeoutSeconds: number; maxInflight?: number; maxReplicas?: number } | undefined;
 }
 
 export interface InvokerOptions {
@@ -52,8 +52,13 @@ export interface InvokerOptions {
   maxBodyBytes?: number;
   /** Longest a request waits for a first ready replica (default 30 s; the function's timeout if shorter). */
   maxColdWaitMs?: number;
-  /** Most requests held at once waiting for a ready replica, over all functions (default 1000). */
+  /** Most requests held at once per function waiting for a ready replica (default 1000). */
   maxColdWaiters?: number;
+  /**
+   * Called (not awaited) when a request finds no ready replica: brings a function at
+   * zero back up. The one place the data path reaches the control path.
+   */
+  activate?: (ref: FunctionRef) => Promise<void>;
 }
 
 export interface InvocationResult {
@@ -74,7 +79,8 @@ export class Invoker {
   readonly #maxBody: number;
   readonly #maxColdWaitMs: number;
   readonly #maxColdWaiters: number;
-  #coldWaiters = 0;
+  readonly #coldWaiters = new Map<string, number>();
+  readonly #activate: InvokerOptions['activate'];
   readonly #balancer = new LeastInFlightBalancer();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #unwatch: (() => void) | undefined;
@@ -94,6 +100,7 @@ export class Invoker {
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#maxColdWaitMs = options.maxColdWaitMs ?? 30_000;
     this.#maxColdWaiters = options.maxColdWaiters ?? 1000;
+    this.#activate = options.activate;
     this.#unwatch = canWatchReplicas(this.#provider) ? this.#provider.onReplicasChanged((ref) => this.#wake(ref)) : undefined;
   }
 
@@ -124,18 +131,28 @@ export class Invoker {
       let coldStart = false;
       if (endpoints.length === 0) {
         coldStart = true;
-        if (this.#coldWaiters >= this.#maxColdWaiters) {
-          throw new KssError('KSS_OVERLOADED', `too many requests are waiting for functions to start (${this.#maxColdWaiters}); retry shortly`, { retryAfter: 1 });
+        const k = `${ref.namespace}/${ref.name}`;
+        const waiting = this.#coldWaiters.get(k) ?? 0;
+        if (waiting >= this.#maxColdWaiters) {
+          throw new KssError('KSS_OVERLOADED', `${waiting} requests are already waiting for "${ref.name}" to start; retry shortly`, { retryAfter: 1 });
         }
-        this.#coldWaiters++;
+        this.#coldWaiters.set(k, waiting + 1);
+        this.#activate?.(ref).catch((err: unknown) => this.#logger.error({ err, function: `${ref.name}.${ref.namespace}` }, 'could not start a replica'));
         try {
           endpoints = await this.#waitForEndpoints(ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
         } finally {
-          this.#coldWaiters--;
+          const left = (this.#coldWaiters.get(k) ?? 1) - 1;
+          if (left > 0) this.#coldWaiters.set(k, left);
+          else this.#coldWaiters.delete(k);
         }
         this.#observer.coldStart(ref, (this.#clock.now() - started) / 1000);
       }
       const { endpoint, release } = this.#balancer.acquire(endpoints);
+      if (fn.maxInflight !== undefined && this.#balancer.inFlight(endpoint.id) > fn.maxInflight && endpoints.length >= (fn.maxReplicas ?? Infinity)) {
+        // Even the least loaded replica is at its cap, and no more replicas may be added.
+        release();
+        throw new KssError('KSS_CAPACITY_EXCEEDED', `every replica of "${ref.name}" is at its limit of ${fn.maxInflight} requests (max_inflight) and the function is at its maximum of ${fn.maxReplicas} replicas; retry shortly`, { retryAfter: 1 });
+      }
       try {
         status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), fn.timeoutSeconds, abort);
       } finally {

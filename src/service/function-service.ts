@@ -16,6 +16,7 @@ import {
   type FunctionStatus,
   type Provider,
   type ProviderFunctionStatus,
+  type ScaleSettings,
 } from '../core/index.js';
 import { invokePolicy, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
 import type { InvocationStats } from '../invoke/index.js';
@@ -23,6 +24,13 @@ import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js
 import { notFound } from '../store/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { BuildService } from '../build/index.js';
+
+/** A deployed function as the invoke path and the autoscaler see it: spec plus parsed policies. */
+export interface DeployedFunction {
+  spec: FunctionSpec;
+  policy: InvokePolicy;
+  scale: ScaleSettings;
+}
 
 export interface FunctionServiceOptions {
   store: FunctionStore;
@@ -49,9 +57,10 @@ export class FunctionService {
   readonly #stats: InvocationStats;
   readonly #logger: Logger;
   readonly #version: string;
-  readonly #specs = new Map<string, { spec: FunctionSpec; policy: InvokePolicy }>();
+  readonly #specs = new Map<string, DeployedFunction>();
   readonly #mutex = new KeyedMutex();
   #onChange: ((ref: FunctionRef) => void) | undefined;
+  #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
 
   constructor(options: FunctionServiceOptions) {
     this.#store = options.store;
@@ -86,12 +95,49 @@ export class FunctionService {
   }
 
   /** The spec of a deployed function, from memory (for the invoke path). */
-  lookup(ref: FunctionRef): { spec: FunctionSpec; policy: InvokePolicy } | undefined {
+  lookup(ref: FunctionRef): DeployedFunction | undefined {
     return this.#specs.get(key(ref));
   }
 
+  /** Every deployed function's spec, from memory (the autoscaler walks these). */
+  *specs(): Iterable<FunctionSpec> {
+    for (const f of this.#specs.values()) yield f.spec;
+  }
+
+  /**
+   * A manual scale (`POST /system/scale-function/{name}`, `kss scale`): sets the
+   * replicas now, within the function's min and max, and keeps them there (the
+   * autoscaler leaves the function alone) until {@link autoscale} hands it back.
+   */
+  async scale(ref: FunctionRef, replicas: unknown): Promise<void> {
+    const fn = this.#specs.get(key(ref));
+    if (!fn) throw notFound(ref);
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw new KssError('KSS_INVALID_SPEC', 'replicas: a whole number, 0 or more');
+    }
+    const { min, max, zero } = fn.scale;
+    const lowest = zero ? 0 : min;
+    if (replicas < lowest || replicas > max) {
+      throw new KssError('KSS_INVALID_SPEC', `replicas: ${replicas} is outside this function's range ${lowest}..${max} (labels com.openfaas.scale.min/max${zero ? '' : '; 0 needs com.openfaas.scale.zero=true'})`);
+    }
+    this.#scaling?.pin(ref, replicas);
+    await this.#provider.scale(ref, replicas);
+    this.#logger.info({ function: qualifiedName(ref), replicas }, 'scaled by hand');
+  }
+
+  /** Hands a manually scaled function back to the autoscaler. */
+  autoscale(ref: FunctionRef): void {
+    if (!this.#specs.has(key(ref))) throw notFound(ref);
+    this.#scaling?.release(ref);
+  }
+
+  /** Connects the autoscaler (pin/release for manual scale). */
+  useAutoscaler(scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void }): void {
+    this.#scaling = scaling;
+  }
+
   #remember(spec: FunctionSpec): void {
-    this.#specs.set(key(refOf(spec)), { spec, policy: invokePolicy(spec) });
+    this.#specs.set(key(refOf(spec)), { spec, policy: invokePolicy(spec), scale: scaleSettings(spec) });
     this.#onChange?.(refOf(spec));
   }
 
@@ -201,16 +247,17 @@ export class FunctionService {
   }
 
   #parse(input: unknown, defaultNamespace?: string): FunctionSpec {
-    const spec = parseFunctionSpec(input, { defaultNamespace, version: this.#version });
+    const spec = parseFunctionSpec(execByDefault(input), { defaultNamespace, version: this.#version });
     scaleSettings(spec);
     invokePolicy(spec);
     if (spec.secrets?.length) {
       throw new KssError('KSS_INVALID_SPEC', 'secrets: this version has no secret store yet; remove `secrets` from the function to deploy it');
     }
-    if (spec.code === undefined) {
+    // Without code, an exec or http function runs its envProcess (an image's command) from an empty folder.
+    if (spec.code === undefined && !(spec.envProcess && (spec.runtime === 'exec' || spec.runtime === 'http'))) {
       throw new KssError('KSS_CODE_REQUIRED', `code: function "${spec.service}" has no code; deploy it with \`kss deploy -f stack.yml\`, which uploads the handler folder (images cannot be pulled on this provider)`);
     }
-    if (!this.#code.has(spec.code)) {
+    if (spec.code !== undefined && !this.#code.has(spec.code)) {
       throw new KssError('KSS_INVALID_SPEC', `code: no uploaded archive has digest ${spec.code}; upload it first (POST /api/v1/code)`);
     }
     return spec;
@@ -224,6 +271,17 @@ export class FunctionService {
     const counters = this.#stats.get(refOf(stored.spec));
     return toFunctionStatus(stored.spec, stored, live ?? { replicas: 0, availableReplicas: 0, instances: [] }, counters);
   }
+}
+
+/**
+ * A deployment with `envProcess` and neither `code` nor `runtime` is OpenFaaS'
+ * `faas-cli deploy --image functions/alpine --fprocess 'wc -l'`: it runs on the exec runtime.
+ */
+function execByDefault(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const o = input as Record<string, unknown>;
+  const absent = (v: unknown) => v === undefined || v === null || v === '';
+  return absent(o.runtime) && absent(o.code) && typeof o.envProcess === 'string' && o.envProcess !== '' ? { ...o, runtime: 'exec' } : input;
 }
 
 function key(ref: FunctionRef): string {

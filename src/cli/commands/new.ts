@@ -1,9 +1,9 @@
 /** `kss new NAME --lang LANG`: writes a function folder from a template and adds it to stack.yml. */
 import type { Command } from 'commander';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMap, parseDocument, type YAMLMap } from 'yaml';
+import { isMap, parse as parseYaml, parseDocument, type YAMLMap } from 'yaml';
 import { assertValidName } from '../../core/index.js';
 import { DEFAULT_GATEWAY, type GlobalOptions, commandContext } from '../context.js';
 import { CliError, EXIT_USAGE } from '../output.js';
@@ -11,6 +11,17 @@ import { runtimeForLang } from '../stack-file.js';
 
 /** `templates/` at the repository root, from the compiled `dist/src/cli/commands/`. */
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/', import.meta.url));
+
+/** A template's optional extra stack.yml fields for the new function (`fprocess: ./handler.sh`, or a `lang:` to write). */
+export const TEMPLATE_FIELDS_FILE = 'template.yml';
+
+function templateFields(source: string, name: string): Record<string, unknown> {
+  const file = join(source, TEMPLATE_FIELDS_FILE);
+  if (!existsSync(file)) return {};
+  const fields = parseYaml(readFileSync(file, 'utf8').replaceAll('{{name}}', name)) as Record<string, unknown> | null;
+  const { handler: _handler, ...rest } = fields ?? {};
+  return rest;
+}
 
 export function availableTemplates(): string[] {
   return existsSync(TEMPLATES_DIR) ? readdirSync(TEMPLATES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
@@ -46,14 +57,17 @@ export function newCommand(program: Command): void {
       for (const file of readdirSync(source)) {
         // A template's README describes it for `kss template list`; it is not part of the function.
         if (file === 'README.md') continue;
-        writeFileSync(join(dir, file), readFileSync(join(source, file), 'utf8').replaceAll('{{name}}', name));
+        // template.yml holds extra stack.yml fields for the function (e.g. `fprocess:`); it is not part of it either.
+        if (file === TEMPLATE_FIELDS_FILE) continue;
+        // The executable bit survives (an exec template's handler.sh).
+        writeFileSync(join(dir, file), readFileSync(join(source, file), 'utf8').replaceAll('{{name}}', name), { mode: statSync(join(source, file)).mode & 0o755 });
         written.push(join(relative(process.cwd(), dir), file));
       }
       if (!isMap(doc.get('functions'))) doc.set('functions', doc.createNode({}));
       // Block style, as faas-cli writes stack files (`functions: {}` would otherwise stay inline).
       (doc.get('functions') as YAMLMap).flow = false;
       const handler = `./${relative(resolve(stackPath, '..'), dir) || name}`;
-      doc.setIn(['functions', name], doc.createNode({ lang: runtimeForLang(opts.lang) ?? opts.lang, handler }));
+      doc.setIn(['functions', name], doc.createNode({ lang: runtimeForLang(opts.lang) ?? opts.lang, handler, ...templateFields(source, name) }));
       writeFileSync(stackPath, doc.toString());
       ctx.out.result({ name, lang: opts.lang, files: written, stack: opts.file }, () => {
         for (const f of written) ctx.out.line(`created ${f}`);

@@ -23,6 +23,7 @@ import {
   type FailureReporter,
 } from '../../core/index.js';
 import { DEFAULT_REPLICA_OPTIONS, Replica, type ReplicaOptions } from './replica.js';
+import type { WarmPool } from './warm-pool.js';
 import { DEFAULT_LAUNCHERS, type Artifact, type Launcher } from './runtime-launchers.js';
 
 /** Where the provider finds what a function runs from (its build artifact). */
@@ -36,6 +37,8 @@ export interface LocalProviderOptions {
   clock?: Clock;
   launchers?: Partial<Record<Runtime, Launcher>>;
   replica?: Partial<ReplicaOptions>;
+  /** Pre-started runtime processes cold starts take from. */
+  pool?: WarmPool;
 }
 
 interface Generation {
@@ -63,6 +66,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   readonly #clock: Clock;
   readonly #launchers: Partial<Record<Runtime, Launcher>>;
   readonly #replicaOptions: ReplicaOptions;
+  readonly #pool: WarmPool | undefined;
   #closed = false;
 
   constructor(options: LocalProviderOptions) {
@@ -71,6 +75,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     this.#clock = options.clock ?? systemClock;
     this.#launchers = options.launchers ?? DEFAULT_LAUNCHERS;
     this.#replicaOptions = { ...DEFAULT_REPLICA_OPTIONS, ...options.replica };
+    this.#pool = options.pool;
   }
 
   /** Runtimes this provider can start. */
@@ -147,6 +152,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   /** Stops every replica of every function (the gateway is shutting down); specs stay in the store. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#pool?.close();
     const refs = [...this.#functions.values()].map((r) => r.ref);
     await Promise.all(refs.map((ref) => this.remove(ref)));
   }
@@ -160,7 +166,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     if (!launcher) {
       throw new KssError('KSS_UNSUPPORTED_RUNTIME', `runtime "${spec.runtime}" is not available on the local provider; available: ${this.runtimes.join(', ')}`);
     }
-    if (!spec.code) throw new KssError('KSS_CODE_REQUIRED', `function "${spec.service}" has no code: deploy it with \`kss deploy\`, which uploads the handler folder`);
+    if (!spec.code && !spec.envProcess) throw new KssError('KSS_CODE_REQUIRED', `function "${spec.service}" has no code: deploy it with \`kss deploy\`, which uploads the handler folder`);
     return { spec, artifact: this.#artifacts.artifact(spec), replicas: [] };
   }
 
@@ -189,6 +195,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
       logger: this.#logger,
       options: this.#replicaOptions,
       onChange: () => this.#refresh(runner),
+      pool: this.#pool,
     });
   }
 

@@ -14,10 +14,12 @@ export function probeReady(port: number, host = '127.0.0.1', timeoutMs = 1000): 
 }
 
 /**
- * Poll delays for readiness: start at 1 ms and double up to 25 ms. A Node replica is
- * ready within tens of milliseconds, so the first polls must be tight for cold
- * starts to stay in milliseconds, while a slow starter costs at most 40 polls/s.
+ * Poll delay for readiness, by time since the start: every 1 ms for the first half
+ * second, then every 25 ms. A warm-pool replica is ready within a few milliseconds
+ * and a cold one within ~100 ms, and every millisecond of polling lag is cold-start
+ * latency (doubling delays added up to 30 ms here); a probe costs the gateway about
+ * 0.1 ms, and a slow starter costs at most 40 probes a second after that.
  */
-export function nextPollDelay(previous: number): number {
-  return previous <= 0 ? 1 : Math.min(previous * 2, 25);
+export function pollDelay(elapsedMs: number): number {
+  return elapsedMs < 500 ? 1 : 25;
 }

@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { sleep, type Clock, type FunctionSpec, type ReplicaInfo } from '../../core/index.js';
 import { freePort } from './ports.js';
-import { nextPollDelay, probeReady } from './readiness.js';
+import { pollDelay, probeReady } from './readiness.js';
 import type { Artifact, Launcher } from './runtime-launchers.js';
+import { PASSTHROUGH_ENV, type WarmPool } from './warm-pool.js';
 
 /** Supervisor tuning; defaults follow Kubernetes' CrashLoopBackOff shape, shortened for a laptop. */
 export interface ReplicaOptions {
@@ -36,8 +37,6 @@ export const DEFAULT_REPLICA_OPTIONS: ReplicaOptions = {
   backoffResetMs: 30_000,
 };
 
-/** Environment passed through from the gateway to replicas; nothing else leaks in. */
-const PASSTHROUGH_ENV = ['PATH', 'LANG', 'TZ', 'SYSTEMROOT'];
 
 export class Replica {
   readonly id: string;
@@ -57,6 +56,7 @@ export class Replica {
   readonly #logger: Logger;
   readonly #options: ReplicaOptions;
   readonly #onChange: () => void;
+  readonly #pool: WarmPool | undefined;
 
   constructor(args: {
     spec: FunctionSpec;
@@ -66,7 +66,9 @@ export class Replica {
     logger: Logger;
     options: ReplicaOptions;
     onChange: () => void;
+    pool?: WarmPool;
   }) {
+    this.#pool = args.pool;
     this.#spec = args.spec;
     this.id = `${args.spec.service}-${randomBytes(4).toString('hex')}`;
     this.#artifact = args.artifact;
@@ -149,8 +151,9 @@ export class Replica {
 
   /** Spawns once and resolves with a description of how the process ended. */
   async #startOnce(): Promise<string> {
-    this.#port = await freePort(this.#options.host);
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
+    const pooled = this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    this.#port = pooled ? pooled.port : await freePort(this.#options.host);
     const env: Record<string, string> = {};
     for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
     Object.assign(env, this.#spec.envVars ?? {}, launch.env, {
@@ -164,9 +167,17 @@ export class Replica {
     });
     this.#startedAt = this.#clock.now();
     this.#setState('starting');
-    const child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let child: ChildProcess;
+    if (pooled) {
+      // Specialise a warm process: it loads this function and listens on the port it was given.
+      child = pooled.child;
+      child.stdin?.write(`${JSON.stringify({ env })}\n`);
+    } else {
+      child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    }
     this.#child = child;
     const exited = new Promise<string>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve(child.signalCode ? `killed by ${child.signalCode}` : `exited with code ${child.exitCode}`);
       child.once('error', (err) => resolve(`failed to start: ${err.message}`));
       child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
     });
@@ -178,8 +189,8 @@ export class Replica {
 
     let exitedReason: string | undefined;
     void exited.then((r) => (exitedReason = r));
-    const deadline = this.#clock.now() + this.#options.readyTimeoutMs;
-    let delay = 0;
+    const spawnedAt = this.#clock.now();
+    const deadline = spawnedAt + this.#options.readyTimeoutMs;
     while (exitedReason === undefined && !this.#stopping) {
       if (await probeReady(this.#port, this.#options.host)) {
         if (exitedReason === undefined && !this.#stopping) this.#setState('ready');
@@ -190,8 +201,7 @@ export class Replica {
         child.kill('SIGKILL');
         break;
       }
-      delay = nextPollDelay(delay);
-      await Promise.race([sleep(this.#clock, delay), exited]);
+      await Promise.race([sleep(this.#clock, pollDelay(this.#clock.now() - spawnedAt)), exited]);
     }
     return exited;
   }

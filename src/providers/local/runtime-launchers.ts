@@ -5,6 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { FunctionSpec, Runtime } from '../../core/index.js';
+import { execLauncher, goLauncher, httpLauncher } from './command-launchers.js';
+import { pythonLauncher } from './python-launcher.js';
 
 export interface LaunchCommand {
   command: string;
@@ -24,11 +26,20 @@ export type Launcher = (spec: FunctionSpec, artifact: Artifact, graceMs: number)
 /** `dist/runtimes/node/server.js`, relative to this compiled file (`dist/src/providers/local/`). */
 export const NODE_RUNTIME_ENTRY = fileURLToPath(new URL('../../../runtimes/node/server.js', import.meta.url));
 
-const nodeLauncher: Launcher = (spec, artifact, graceMs) => ({
+/**
+ * The Node runtime's command, the same for every function (so the warm pool can start
+ * it ahead). detect-module lets a handler.js use `export default` without a
+ * package.json; the code store's trees carry a typeless package.json (see
+ * code-store.ts), so ESM handlers are detected, not declared: that notice is silenced.
+ */
+export const NODE_COMMAND = {
   command: process.execPath,
-  // detect-module lets a handler.js use `export default` without a package.json.
-  // The code store's trees carry a typeless package.json (see code-store.ts), so ESM handlers are detected, not declared: silence that notice.
-  args: ['--experimental-detect-module', '--disable-warning=ExperimentalWarning', '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', NODE_RUNTIME_ENTRY],
+  args: ['--experimental-detect-module', '--disable-warning=ExperimentalWarning', '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', NODE_RUNTIME_ENTRY] as readonly string[],
+};
+
+const nodeLauncher: Launcher = (spec, artifact, graceMs) => ({
+  command: NODE_COMMAND.command,
+  args: [...NODE_COMMAND.args],
   env: {
     KSS_CODE_DIR: artifact.dir,
     ...((artifact.handler ?? spec.handler) ? { KSS_HANDLER: (artifact.handler ?? spec.handler)! } : {}),
@@ -41,4 +52,8 @@ const nodeLauncher: Launcher = (spec, artifact, graceMs) => ({
 /** The runtimes this build of the local provider can start. */
 export const DEFAULT_LAUNCHERS: Partial<Record<Runtime, Launcher>> = {
   node: nodeLauncher,
+  python: pythonLauncher,
+  go: goLauncher,
+  exec: execLauncher,
+  http: httpLauncher,
 };

@@ -1,0 +1,112 @@
+/**
+ * The warm pool: a few generic runtime processes per language, started ahead and
+ * waiting (`KSS_POOL=1`). A cold start takes one and specialises it by sending the
+ * function's environment on its stdin (code dir, handler, env vars); the process then
+ * loads the handler and listens, and the pool refills in the background. Booting the
+ * runtime — most of a cold start — is paid before the request arrives.
+ *
+ * Only runtimes with a pool mode take part (Node now); others spawn as before.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { Runtime } from '../../core/index.js';
+import { freePort } from './ports.js';
+
+/** Environment passed through from the gateway to replicas; nothing else leaks in. */
+export const PASSTHROUGH_ENV = ['PATH', 'LANG', 'TZ', 'SYSTEMROOT'];
+
+/** A process waiting in the pool. */
+export interface PooledProcess {
+  child: ChildProcess;
+  port: number;
+  command: string;
+  args: readonly string[];
+}
+
+export interface PoolCommand {
+  command: string;
+  args: readonly string[];
+}
+
+export interface WarmPoolOptions {
+  /** Idle processes to keep per runtime (e.g. `{ node: 2 }`); 0 or absent: no pool. */
+  sizes: Partial<Record<Runtime, number>>;
+  /** The generic command of each runtime that has a pool mode. */
+  commands: Partial<Record<Runtime, PoolCommand>>;
+  host: string;
+  logger: Logger;
+}
+
+export class WarmPool {
+  readonly #idle = new Map<Runtime, PooledProcess[]>();
+  readonly #starting = new Map<Runtime, number>();
+  readonly #options: WarmPoolOptions;
+  #closed = false;
+
+  constructor(options: WarmPoolOptions) {
+    this.#options = options;
+  }
+
+  /** Fills every runtime's pool. */
+  start(): void {
+    for (const runtime of Object.keys(this.#options.sizes) as Runtime[]) this.#refill(runtime);
+  }
+
+  /** An idle process for `runtime` started with exactly this command, or undefined. Refills behind it. */
+  take(runtime: Runtime, command: string, args: readonly string[]): PooledProcess | undefined {
+    const idle = this.#idle.get(runtime);
+    if (!idle?.length) return undefined;
+    const index = idle.findIndex((p) => p.command === command && p.args.length === args.length && p.args.every((a, i) => a === args[i]) && p.child.exitCode === null);
+    if (index < 0) return undefined;
+    const [taken] = idle.splice(index, 1);
+    taken!.child.removeAllListeners('exit');
+    this.#refill(runtime);
+    return taken;
+  }
+
+  /** Idle processes per runtime (for status and tests). */
+  get idle(): Partial<Record<Runtime, number>> {
+    return Object.fromEntries([...this.#idle].map(([r, list]) => [r, list.length]));
+  }
+
+  /** Stops every idle process (the gateway is shutting down). */
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#idle.values()) for (const p of list) p.child.kill('SIGKILL');
+    this.#idle.clear();
+  }
+
+  #refill(runtime: Runtime): void {
+    const want = this.#options.sizes[runtime] ?? 0;
+    const cmd = this.#options.commands[runtime];
+    if (!cmd || this.#closed) return;
+    const have = (this.#idle.get(runtime)?.length ?? 0) + (this.#starting.get(runtime) ?? 0);
+    for (let i = have; i < want; i++) void this.#spawn(runtime, cmd);
+  }
+
+  async #spawn(runtime: Runtime, cmd: PoolCommand): Promise<void> {
+    this.#starting.set(runtime, (this.#starting.get(runtime) ?? 0) + 1);
+    try {
+      const port = await freePort(this.#options.host);
+      if (this.#closed) return;
+      const env: Record<string, string> = {};
+      for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
+      Object.assign(env, { PORT: String(port), HOST: this.#options.host, KSS_POOL: '1', KSS_PARENT_PIPE: '1', NODE_ENV: 'production' });
+      const child = spawn(cmd.command, [...cmd.args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      child.stdin?.on('error', () => {});
+      child.on('error', (err) => this.#options.logger.warn({ err, runtime }, 'warm pool process failed to start'));
+      const entry: PooledProcess = { child, port, command: cmd.command, args: cmd.args };
+      child.once('exit', () => {
+        // Died while idle: forget it; the next refill replaces it.
+        const list = this.#idle.get(runtime);
+        const i = list?.indexOf(entry) ?? -1;
+        if (list && i >= 0) list.splice(i, 1);
+      });
+      let list = this.#idle.get(runtime);
+      if (!list) this.#idle.set(runtime, (list = []));
+      list.push(entry);
+    } finally {
+      this.#starting.set(runtime, (this.#starting.get(runtime) ?? 1) - 1);
+    }
+  }
+}
