@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     '## Cold start: request to a function at zero → first byte of the reply',
     '',
     m ? `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB RAM; Node ${m.node}` : `- Node ${process.version}`,
-    `- ${COLD_STARTS} cold starts per runtime (the function scaled to zero and its process gone before each), ${WARM_REQUESTS} sequential warm requests, trivial handler answering "ok"; the same gateway build with the warm pool off (--warm-pool 0) and on (2 per runtime; Node has a pool mode, Python does not yet)`,
+    `- ${COLD_STARTS} cold starts per runtime (the function scaled to zero and its process gone before each), ${WARM_REQUESTS} sequential warm requests, trivial handler answering "ok"; the same gateway build with the warm pool off (--warm-pool 0) and on (2 per runtime, Node and Python)`,
     '- Targets (issue #5): Node with pool p50 ≤ 10 ms; Node without pool ≤ 150 ms; Python with pool ≤ 50 ms',
     '',
     '| runtime | warm pool | cold p50 ms | cold p99 ms | warm p50 ms | warm p99 ms | cold ÷ warm p50 | burst of 500 at zero: all served in | ok |',

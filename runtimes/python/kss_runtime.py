@@ -890,7 +890,28 @@ def _exit(code):
         os._exit(code)
 
 
+def await_specialisation():
+    """Warm-pool mode (``KSS_POOL=1``): the interpreter and this module are loaded
+    ahead; wait for one JSON line on stdin, ``{"env": {...}}`` (the function's code
+    dir, handler and environment), apply it and carry on as a normal start. stdin
+    stays open afterwards as the parent pipe."""
+    buffered = b''
+    while b'\n' not in buffered:
+        chunk = os.read(0, 65536)
+        if not chunk:  # the platform went away before using this process
+            _exit(0)
+        buffered += chunk
+    import json
+    env = json.loads(buffered.split(b'\n', 1)[0])['env']
+    os.environ.update(env)
+    os.environ.pop('KSS_POOL', None)
+    if env.get('KSS_CODE_DIR'):
+        os.chdir(env['KSS_CODE_DIR'])
+
+
 def main():
+    if os.environ.get('KSS_POOL') == '1':
+        await_specialisation()
     # The runtime's own folder must not shadow the function's modules (a user "server.py").
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != here]

@@ -4,6 +4,7 @@ import type { Invoker } from '../invoke/index.js';
 import type { FunctionService } from '../service/index.js';
 import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
 import type { RateLimiter } from './limits/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
@@ -15,6 +16,7 @@ export interface GatewayContext {
   tokens: TokenStore;
   audit: AuditLog;
   limiter: RateLimiter;
+  metrics: GatewayMetrics;
   /** Per-client limit over every route (token, or IP when anonymous); none when undefined. */
   clientRate?: Rate;
   /** Largest code archive accepted by the upload route, in bytes. */

@@ -7,8 +7,10 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Rate } from '../core/index.js';
-import { DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
+import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
+import { GatewayMetrics } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
+import { pythonCommand } from '../providers/local/python-launcher.js';
 import { FunctionService } from '../service/index.js';
 import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
 import { AuditLog, Authenticator, ensureAdminCredentials, TokenStore, type AdminCredentials } from './auth/index.js';
@@ -75,10 +77,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const limiter = new RateLimiter(clock);
   const code = createCodeStore({ dir: join(dataDir, 'code'), maxArchiveBytes: maxCodeBytes });
   const stats = new InvocationStats(clock);
+  // (metrics is created below, once the provider and the service exist; the invoker reports to both.)
   const builds = new BuildService({ dir: join(dataDir, 'builds'), code, builders: DEFAULT_BUILDERS, logger: logger.child({ component: 'build' }) });
   // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
   const poolSize = options.warmPool ?? 2;
-  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }) }) : undefined;
+  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }) }) : undefined;
   const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica, pool });
   const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION });
   const invoker = new Invoker({
@@ -87,7 +90,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
       const fn = service.lookup(ref);
       return fn && { timeoutSeconds: fn.spec.timeout, maxInflight: Number.isFinite(fn.scale.maxInflight) ? fn.scale.maxInflight : undefined, maxReplicas: fn.scale.max };
     },
-    observer: stats,
+    observer: combineObservers(stats, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -96,7 +99,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   });
   const autoscaler = new Autoscaler({ provider, stats, functions: () => service.specs(), logger: logger.child({ component: 'autoscaler' }), clock, tickMs: options.autoscaler?.tickMs, windows: options.autoscaler?.windows });
   service.useAutoscaler(autoscaler);
-  service.onFunctionChanged((ref) => limiter.reset(`fn:${ref.namespace}/${ref.name}|`));
+  const metrics = new GatewayMetrics({ provider, functions: () => service.specs() });
+  service.onFunctionChanged((ref, change) => {
+    limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
+    if (change === 'deployed') metrics.deployed(ref);
+  });
   const app = createGateway({
     service,
     invoker,
@@ -106,6 +113,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     tokens,
     audit,
     limiter,
+    metrics,
     clientRate: options.clientRate,
     maxCodeBytes,
     tls: options.tls,

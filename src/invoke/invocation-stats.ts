@@ -9,8 +9,11 @@ import { systemClock, type Clock, type FunctionRef } from '../core/index.js';
 export interface InvokeObserver {
   /** A request for `ref` was accepted by the gateway. */
   started(ref: FunctionRef): void;
-  /** It finished with `status` (a function's own status, or the platform's error status) after `seconds`. */
-  finished(ref: FunctionRef, status: number, seconds: number): void;
+  /**
+   * It finished with `status` (a function's own status, or the platform's error
+   * status) after `seconds`, of which `coldWaitSeconds` waiting for a replica.
+   */
+  finished(ref: FunctionRef, status: number, seconds: number, coldWaitSeconds?: number): void;
   /** It had to wait for a replica to become ready (a cold start). */
   coldStart(ref: FunctionRef, waitedSeconds: number): void;
 }
@@ -110,7 +113,7 @@ export class InvocationStats implements InvokeObserver {
 export function combineObservers(...observers: InvokeObserver[]): InvokeObserver {
   return {
     started: (ref) => observers.forEach((o) => o.started(ref)),
-    finished: (ref, status, s) => observers.forEach((o) => o.finished(ref, status, s)),
+    finished: (ref, status, s, cold) => observers.forEach((o) => o.finished(ref, status, s, cold)),
     coldStart: (ref, s) => observers.forEach((o) => o.coldStart(ref, s)),
   };
 }

@@ -126,6 +126,7 @@ export class Invoker {
     const deadline = started + timeoutMs;
     this.#observer.started(ref);
     let status = 0;
+    let coldWait = 0;
     try {
       let endpoints = this.#provider.resolve(ref);
       let coldStart = false;
@@ -145,7 +146,8 @@ export class Invoker {
           if (left > 0) this.#coldWaiters.set(k, left);
           else this.#coldWaiters.delete(k);
         }
-        this.#observer.coldStart(ref, (this.#clock.now() - started) / 1000);
+        coldWait = (this.#clock.now() - started) / 1000;
+        this.#observer.coldStart(ref, coldWait);
       }
       const { endpoint, release } = this.#balancer.acquire(endpoints);
       if (fn.maxInflight !== undefined && this.#balancer.inFlight(endpoint.id) > fn.maxInflight && endpoints.length >= (fn.maxReplicas ?? Infinity)) {
@@ -163,7 +165,7 @@ export class Invoker {
       if (err instanceof KssError) status = err.status;
       throw err;
     } finally {
-      this.#observer.finished(ref, status || 499, (this.#clock.now() - started) / 1000);
+      this.#observer.finished(ref, status || 499, (this.#clock.now() - started) / 1000, coldWait);
     }
   }
 

@@ -59,7 +59,7 @@ export class FunctionService {
   readonly #version: string;
   readonly #specs = new Map<string, DeployedFunction>();
   readonly #mutex = new KeyedMutex();
-  #onChange: ((ref: FunctionRef) => void) | undefined;
+  readonly #listeners = new Set<(ref: FunctionRef, change: 'deployed' | 'removed') => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
 
   constructor(options: FunctionServiceOptions) {
@@ -138,12 +138,15 @@ export class FunctionService {
 
   #remember(spec: FunctionSpec): void {
     this.#specs.set(key(refOf(spec)), { spec, policy: invokePolicy(spec), scale: scaleSettings(spec) });
-    this.#onChange?.(refOf(spec));
   }
 
-  /** Registers a listener for deployed/updated/removed functions (e.g. to reset rate-limit buckets). */
-  onFunctionChanged(listener: (ref: FunctionRef) => void): void {
-    this.#onChange = listener;
+  /** Registers a listener for deployed, updated and removed functions (rate-limit buckets, metrics). */
+  onFunctionChanged(listener: (ref: FunctionRef, change: 'deployed' | 'removed') => void): void {
+    this.#listeners.add(listener);
+  }
+
+  #changed(ref: FunctionRef, change: 'deployed' | 'removed'): void {
+    for (const l of this.#listeners) l(ref, change);
   }
 
   /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. */
@@ -165,6 +168,7 @@ export class FunctionService {
         throw err;
       }
       this.#remember(spec);
+      this.#changed(ref, 'deployed');
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
     });
@@ -181,6 +185,7 @@ export class FunctionService {
       await this.#provider.update(spec);
       const stored = await this.#store.update(spec);
       this.#remember(spec);
+      this.#changed(ref, 'deployed');
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
     });
@@ -190,7 +195,7 @@ export class FunctionService {
     return this.#mutex.run(key(ref), async () => {
       if (!(await this.#store.delete(ref))) throw notFound(ref);
       this.#specs.delete(key(ref));
-      this.#onChange?.(ref);
+      this.#changed(ref, 'removed');
       this.#stats.forget(ref);
       await this.#provider.remove(ref);
       this.#logger.info({ function: qualifiedName(ref) }, 'function removed');

@@ -17,9 +17,14 @@ export const PYTHON_RUNTIME_ENTRY = fileURLToPath(new URL('../../../../runtimes/
  * `.pth` files that import modules cost tens of milliseconds); the runtime then adds
  * the site-packages folders itself (`KSS_PYTHON_SITE`, see server.py).
  */
+/** The Python runtime's command, the same for every function (the warm pool starts it ahead). */
+export function pythonCommand(): { command: string; args: readonly string[]; env: Readonly<Record<string, string>> } {
+  return { command: pythonInterpreter(), args: ['-S', PYTHON_RUNTIME_ENTRY], env: { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' } };
+}
+
 export const pythonLauncher: Launcher = (spec, artifact, graceMs) => ({
-  command: pythonInterpreter(),
-  args: ['-S', PYTHON_RUNTIME_ENTRY],
+  command: pythonCommand().command,
+  args: [...pythonCommand().args],
   env: {
     KSS_CODE_DIR: artifact.dir,
     ...((artifact.handler ?? spec.handler) ? { KSS_HANDLER: (artifact.handler ?? spec.handler)! } : {}),

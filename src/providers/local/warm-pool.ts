@@ -5,7 +5,7 @@
  * loads the handler and listens, and the pool refills in the background. Booting the
  * runtime — most of a cold start — is paid before the request arrives.
  *
- * Only runtimes with a pool mode take part (Node now); others spawn as before.
+ * Only runtimes with a pool mode take part (Node and Python); others spawn as before.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -26,6 +26,8 @@ export interface PooledProcess {
 export interface PoolCommand {
   command: string;
   args: readonly string[];
+  /** Environment the runtime needs from its first instruction (e.g. PYTHONUNBUFFERED), before it is specialised. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface WarmPoolOptions {
@@ -91,7 +93,7 @@ export class WarmPool {
       if (this.#closed) return;
       const env: Record<string, string> = {};
       for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
-      Object.assign(env, { PORT: String(port), HOST: this.#options.host, KSS_POOL: '1', KSS_PARENT_PIPE: '1', NODE_ENV: 'production' });
+      Object.assign(env, cmd.env ?? {}, { PORT: String(port), HOST: this.#options.host, KSS_POOL: '1', KSS_PARENT_PIPE: '1', NODE_ENV: 'production' });
       const child = spawn(cmd.command, [...cmd.args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
       child.stdin?.on('error', () => {});
       child.on('error', (err) => this.#options.logger.warn({ err, runtime }, 'warm pool process failed to start'));

@@ -1,0 +1,2 @@
+/** Prometheus metrics of the gateway. */
+export * from './gateway-metrics.js';
