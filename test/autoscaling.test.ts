@@ -93,3 +93,15 @@ test('manual scale is kept within min/max and respected until --auto', async () 
   await p.client.autoscale('manual');
   await eventually(async () => (await p.client.getFunction('manual')).replicas === 1, 15_000, 'back to the autoscaler');
 });
+
+test('a replica taken from the warm pool gets its function\'s code, environment and working folder', async () => {
+  const handler = "export default async () => JSON.stringify({ greeting: process.env.GREETING, cwdHasHandler: (await import('node:fs')).existsSync('handler.js') });";
+  await deployFunction(p.client, 'pooled', { 'handler.js': handler }, { envVars: { GREETING: 'from-env' }, labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' } });
+  for (let i = 0; i < 3; i++) {
+    await p.client.scale('pooled', 0);
+    await eventually(async () => (await p.client.getFunction('pooled')).instances!.length === 0, 10_000, 'zero');
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await fetch(`${p.url}/function/pooled`);
+    assert.deepEqual(await res.json(), { greeting: 'from-env', cwdHasHandler: true });
+  }
+});

@@ -38,6 +38,9 @@ export const DEFAULT_REPLICA_OPTIONS: ReplicaOptions = {
 };
 
 
+/** Environment variables an interpreter reads at start-up (Node's and Python's). */
+const STARTUP_ENV = /^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|UV_THREADPOOL_SIZE|PYTHON[A-Z_]*)$/;
+
 export class Replica {
   readonly id: string;
   #state: ReplicaInfo['state'] = 'starting';
@@ -152,7 +155,8 @@ export class Replica {
   /** Spawns once and resolves with a description of how the process ended. */
   async #startOnce(): Promise<string> {
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
-    const pooled = this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    // Variables read only when the interpreter starts cannot be given to a pooled process: spawn fresh then.
+    const pooled = Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
     this.#port = pooled ? pooled.port : await freePort(this.#options.host);
     const env: Record<string, string> = {};
     for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
