@@ -17,8 +17,11 @@
  *   round-robin (one start of each per round) so other work on the machine drifting
  *   in and out hits every row alike; the 1-minute load average is printed with them. p50/p99 are nearest-rank
  *   (with fewer than 100 starts, p99 is the slowest start).
- *   Floor rows show what this machine cannot go below: a bare `node -e` HTTP server
- *   (start → first response), and the same for python3 when the python runtime exists.
+ *   The floor row shows what this machine cannot go below for Node: a bare `node -e`
+ *   HTTP server (start → first response). With the python runtime, `ref:` rows show
+ *   what the interpreter's own start costs: python3 as found on PATH (often a version
+ *   manager's shim), the real interpreter, and the real one with `-S` (no `site`), each
+ *   serving with the stdlib http.server.
  * - **warm requests/s through the gateway**: `kss up` runs as its own process on
  *   127.0.0.1; each function is deployed through the SDK with exactly one replica and
  *   loaded with wrk (`GET /function/NAME`, 1 thread, 10 connections, warm-up then a
@@ -501,7 +504,8 @@ async function main(): Promise<number> {
       }
     }
 
-    // ---- Floors: a bare HTTP server in the same interpreter, start → first response. -------------------
+    // ---- Floor: a bare Node HTTP server, start → first response; for Python, what the interpreter's own ----
+    // start costs (a PATH shim, `site`) with the stdlib http.server (which the runtime avoids: it is heavier).
     const floorLaunches: Array<{ row: string; describe: string; command: string; args: string[] }> = [
       {
         row: 'floor: bare node http server',
@@ -519,16 +523,16 @@ async function main(): Promise<number> {
       if (py.onPath) {
         const viaShim = py.real !== undefined && realpathSync(py.real) !== realpathSync(py.onPath);
         floorLaunches.push({
-          row: `floor: bare python3 http.server (${viaShim ? 'python3 on PATH, a shim' : 'python3 on PATH'})`,
+          row: `ref: python3 + http.server (${viaShim ? 'python3 on PATH, a shim' : 'python3 on PATH'})`,
           describe: `\`${py.onPath}\` serving ok with http.server, start → first response${viaShim ? ` (a version manager's shim that ends up running ${py.real})` : ''}`,
           command: py.onPath,
           args: pyServer,
         });
         const real = viaShim ? py.real! : py.onPath;
         if (viaShim) {
-          floorLaunches.push({ row: 'floor: bare python3 http.server (real interpreter)', describe: `the same server run by \`${real}\` directly`, command: real, args: pyServer });
+          floorLaunches.push({ row: 'ref: python3 + http.server (real interpreter)', describe: `the same server run by \`${real}\` directly`, command: real, args: pyServer });
         }
-        floorLaunches.push({ row: 'floor: bare python3 -S http.server (real interpreter)', describe: `the same with \`${real} -S\` (no site import, as the python launcher runs)`, command: real, args: ['-S', ...pyServer] });
+        floorLaunches.push({ row: 'ref: python3 -S + http.server (real interpreter)', describe: `the same with \`${real} -S\` (no site import, as the python launcher runs)`, command: real, args: ['-S', ...pyServer] });
       }
     }
     for (const f of floorLaunches) {

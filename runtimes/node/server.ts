@@ -20,6 +20,7 @@
  * Only Node built-ins are imported, directly or through the sibling modules:
  * process start to ready is a cold start the user waits for.
  */
+import { fileURLToPath } from 'node:url';
 import { loadHandler, type LoadedHandler } from './handler-loader.js';
 import { createLogger, describeError } from './log.js';
 import { EXIT_CODES, readConfig, startRuntime, type RuntimeConfig } from './runtime.js';
@@ -31,9 +32,23 @@ import { EXIT_CODES, readConfig, startRuntime, type RuntimeConfig } from './runt
  * cold start then costs loading the handler, not booting Node (see the local
  * provider's warm-pool.ts). stdin stays open afterwards as the parent pipe.
  */
+async function warmUp(): Promise<void> {
+  // What a web-form handler will need: Node loads undici's classes lazily (~25 ms).
+  void new Response('warm').headers;
+  // The module loader and the handler loader, on a CommonJS and an ES module like a handler's.
+  const warmDir = fileURLToPath(new URL('../../../runtimes/node/warm/', import.meta.url));
+  await loadHandler(warmDir, 'handler.cjs').catch(() => undefined);
+  await loadHandler(warmDir, 'handler.mjs').catch(() => undefined);
+  // An HTTP server bound and closed once, so the first real listen is not the first.
+  const { createServer } = await import('node:http');
+  await new Promise<void>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => s.close(() => resolve()));
+    s.on('error', () => resolve());
+  });
+}
+
 function awaitSpecialisation(): Promise<Record<string, string>> {
-  // Warm what a web-form handler will need while we wait.
-  void [Request, Response, Headers];
+  void warmUp();
   return new Promise((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {

@@ -1,0 +1,2 @@
+// Loaded by a warm-pool process while it waits (see warm/handler.cjs).
+export default async () => 'warm';
