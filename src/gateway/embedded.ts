@@ -103,6 +103,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   service.onFunctionChanged((ref, change) => {
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
+    else metrics.forget(ref);
   });
   const app = createGateway({
     service,

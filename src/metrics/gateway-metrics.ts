@@ -17,8 +17,16 @@ import type { InvokeObserver } from '../invoke/index.js';
 /** Seconds buckets from 1 ms to 60 s: function durations and cold-start waits. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+interface FunctionChildren {
+  name: string;
+  started: { inc(): void };
+  duration: { observe(v: number): void };
+  byCode: Map<number, { invocations: { inc(): void }; invocationsSeed: { inc(): void }; seconds: { observe(v: number): void } }>;
+}
+
 export class GatewayMetrics implements InvokeObserver {
   readonly registry = new Registry();
+  readonly #cache = new Map<string, FunctionChildren>();
   readonly #invocations: Counter<'function_name' | 'code'>;
   readonly #invocationsSeed: Counter<'function_name' | 'code'>;
   readonly #started: Counter<'function_name'>;
@@ -88,18 +96,40 @@ export class GatewayMetrics implements InvokeObserver {
     });
   }
 
-  // InvokeObserver: the data path's events. Counters only: no I/O, no allocation beyond labels.
+  // InvokeObserver: the data path's events. Counters only, no I/O; each function's (and
+  // status code's) labelled children are looked up once and cached, so a request costs
+  // no label hashing (prom-client hashes the label object on every unlabelled-child call).
   started(ref: FunctionRef): void {
-    this.#started.inc({ function_name: qualifiedName(ref) });
+    this.#children(ref).started.inc();
   }
 
   finished(ref: FunctionRef, status: number, seconds: number, coldWaitSeconds = 0): void {
-    const fn = qualifiedName(ref);
-    const code = String(status);
-    this.#invocations.inc({ function_name: fn, code });
-    this.#invocationsSeed.inc({ function_name: fn, code });
-    this.#seconds.observe({ function_name: fn, code }, seconds);
-    this.#durationSeed.observe({ function_name: fn }, Math.max(0, seconds - coldWaitSeconds));
+    const c = this.#children(ref);
+    let byCode = c.byCode.get(status);
+    if (!byCode) {
+      const labels = { function_name: c.name, code: String(status) };
+      byCode = { invocations: this.#invocations.labels(labels), invocationsSeed: this.#invocationsSeed.labels(labels), seconds: this.#seconds.labels(labels) };
+      c.byCode.set(status, byCode);
+    }
+    byCode.invocations.inc();
+    byCode.invocationsSeed.inc();
+    byCode.seconds.observe(seconds);
+    c.duration.observe(Math.max(0, seconds - coldWaitSeconds));
+  }
+
+  /** Forgets a removed function's cached children (its series stay until the gateway restarts, as Prometheus expects). */
+  forget(ref: FunctionRef): void {
+    this.#cache.delete(qualifiedName(ref));
+  }
+
+  #children(ref: FunctionRef): FunctionChildren {
+    const name = qualifiedName(ref);
+    let c = this.#cache.get(name);
+    if (!c) {
+      c = { name, started: this.#started.labels({ function_name: name }), duration: this.#durationSeed.labels({ function_name: name }), byCode: new Map() };
+      this.#cache.set(name, c);
+    }
+    return c;
   }
 
   coldStart(ref: FunctionRef, waitedSeconds: number): void {
