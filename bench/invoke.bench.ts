@@ -37,15 +37,16 @@
  * functions and our own code's inclusive time, from the samples of the loaded window.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
+import { adminAuthorization, adminFetch, machine } from './lib/bench-common.js';
 import { startGatewayProcess, type GatewayProcess } from './lib/gateway-process.js';
-import { findLoadGenerator, runLoad, type LoadGenerator, type LoadResult } from './lib/loadgen.js';
+import { findLoadGenerator, runLoad, type LoadResult } from './lib/loadgen.js';
 
 // dist/bench/invoke.bench.js → the package root.
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -102,25 +103,6 @@ function parseOptions() {
   return { warmup, duration, form: values.form as Form | undefined, cpuProf: values['cpu-prof'] };
 }
 
-function machine(gen: LoadGenerator) {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  let logicalCpus = cpus().length;
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    cpuModel = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? cpuModel;
-    logicalCpus = (info.match(/^processor\s*:/gm) ?? []).length || logicalCpus;
-  } catch {
-    // not Linux: os.cpus() is enough
-  }
-  return {
-    cpuModel,
-    cores: logicalCpus,
-    ramGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    node: process.version,
-    loadGenerator: gen.version,
-  };
-}
-
 /** Packs a one-file function, deploys it pinned to exactly one replica, and waits until it is ready. */
 async function deploy(client: KssClient, name: string, form: Form, scratch: string): Promise<void> {
   const dir = mkdtempSync(join(scratch, `fn-${form}-`));
@@ -138,35 +120,6 @@ async function directOrigin(client: KssClient, name: string): Promise<{ origin: 
   return { origin: ready[0]!.origin!, pid: ready[0]!.pid };
 }
 
-/**
- * `Authorization` for the admin credentials `kss up` writes into its data dir
- * (`basic-auth-user`, `basic-auth-password`), once they exist; else none.
- */
-function adminAuthorization(dataDir: string): string | undefined {
-  try {
-    const password = readFileSync(join(dataDir, 'basic-auth-password'), 'utf8').trim();
-    let user = 'admin';
-    try {
-      user = readFileSync(join(dataDir, 'basic-auth-user'), 'utf8').trim() || user;
-    } catch {
-      // default user
-    }
-    return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A fetch for the SDK that authenticates as the admin when the gateway has credentials. */
-function adminFetch(dataDir: string): typeof fetch {
-  return (input, init) => {
-    const auth = adminAuthorization(dataDir);
-    if (!auth) return fetch(input, init);
-    const headers = new Headers(init?.headers);
-    if (!headers.has('authorization')) headers.set('authorization', auth);
-    return fetch(input, { ...init, headers });
-  };
-}
 
 /** One request each way before any load: both must answer 200 'ok'. */
 async function check(url: string, headers: Record<string, string> = {}): Promise<void> {
