@@ -26,7 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { drainer, listen } from '../node/lifecycle.js';
 import type { RuntimeLogger } from '../node/log.js';
 import { METRICS_CONTENT_TYPE, RuntimeMetrics } from '../node/metrics.js';
 
@@ -201,20 +201,18 @@ export async function startExecRuntime(config: ExecConfig, deps: ExecDeps): Prom
   const baseEnv = deps.env ?? process.env;
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const metrics = new RuntimeMetrics();
-  let shuttingDown = false;
-  let exitCode: number = EXIT_CODES.OK;
 
   function invoke(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const describe = `${req.method} ${pathOf(req.url)}`;
     metrics.begin();
-    if (shuttingDown) res.shouldKeepAlive = false;
+    if (lifecycle.shuttingDown) res.shouldKeepAlive = false;
     let child: ChildProcess | undefined;
     res.once('close', () => {
       metrics.end(res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
       // The caller went away (or the gateway's timeout hit): nobody wants the output.
       if (child && !res.writableFinished) killGroup(child);
-      if (shuttingDown) setImmediate(() => server.closeIdleConnections());
+      if (lifecycle.shuttingDown) setImmediate(() => server.closeIdleConnections());
     });
     if (config.maxInflight > 0 && metrics.inFlight > config.maxInflight) {
       req.resume();
@@ -293,7 +291,7 @@ export async function startExecRuntime(config: ExecConfig, deps: ExecDeps): Prom
         case '/health':
           return sendJson(res, 200, { status: 'ok' });
         case '/ready':
-          return shuttingDown ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ready' });
+          return lifecycle.shuttingDown ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ready' });
         case '/metrics':
           return sendText(res, 200, metrics.render(), METRICS_CONTENT_TYPE);
       }
@@ -304,43 +302,16 @@ export async function startExecRuntime(config: ExecConfig, deps: ExecDeps): Prom
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 0;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-
-  function shutdown(reason: string, code: number = EXIT_CODES.OK): void {
-    if (shuttingDown) {
-      log.warn(`${reason} during shutdown: exiting now with ${metrics.inFlight} request(s) in flight`);
-      exit(exitCode);
-      return;
-    }
-    shuttingDown = true;
-    exitCode = code;
-    log.info(`${reason}: draining ${metrics.inFlight} in-flight request(s), up to ${config.graceMs} ms`);
-    const timer = setTimeout(() => {
-      log.warn(`grace period of ${config.graceMs} ms is over with ${metrics.inFlight} request(s) in flight: exiting`);
-      exit(exitCode);
-    }, config.graceMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      log.info('drained: exiting');
-      exit(exitCode);
-    });
-    server.closeIdleConnections();
-  }
+  const lifecycle = drainer({ server, graceMs: config.graceMs, log, inFlight: () => metrics.inFlight, exit });
+  const port = await listen(server, config.port, config.host);
 
   return {
     server,
     metrics,
-    port: (server.address() as AddressInfo).port,
+    port,
     get shuttingDown() {
-      return shuttingDown;
+      return lifecycle.shuttingDown;
     },
-    shutdown,
+    shutdown: (reason: string, code?: number) => lifecycle.shutdown(reason, code),
   };
 }

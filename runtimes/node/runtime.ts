@@ -6,8 +6,8 @@
  * `server.ts` is the process entry that reads the environment and calls
  * {@link startRuntime}; this module has no side effects on import.
  */
+import { drainer, listen } from './lifecycle.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { LoadedHandler } from './handler-loader.js';
 import type { RuntimeLogger } from './log.js';
 import { METRICS_CONTENT_TYPE, RuntimeMetrics } from './metrics.js';
@@ -128,20 +128,18 @@ export async function startRuntime(config: RuntimeConfig, deps: RuntimeDeps): Pr
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const metrics = new RuntimeMetrics();
   const inFlight = new Set<ServerResponse>();
-  let shuttingDown = false;
-  let exitCode: number = EXIT_CODES.OK;
 
   async function invoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const describe = `${req.method} ${pathOf(req.url)}`;
     metrics.begin();
     inFlight.add(res);
-    if (shuttingDown) res.shouldKeepAlive = false;
+    if (lifecycle.shuttingDown) res.shouldKeepAlive = false;
     res.once('close', () => {
       metrics.end(res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
       inFlight.delete(res);
       // Once draining, a connection whose response just finished is idle: close it.
-      if (shuttingDown) setImmediate(() => server.closeIdleConnections());
+      if (lifecycle.shuttingDown) setImmediate(() => server.closeIdleConnections());
     });
     try {
       if (handler.kind === 'web') await invokeWebHandler(handler.fn, req, res);
@@ -170,7 +168,7 @@ export async function startRuntime(config: RuntimeConfig, deps: RuntimeDeps): Pr
         case '/health':
           return sendJson(res, 200, { status: 'ok' });
         case '/ready':
-          return shuttingDown ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ready' });
+          return lifecycle.shuttingDown ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ready' });
         case '/metrics': {
           const text = metrics.render();
           res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
@@ -191,44 +189,25 @@ export async function startRuntime(config: RuntimeConfig, deps: RuntimeDeps): Pr
   server.requestTimeout = 0;
   // Malformed requests are answered 400/431 by Node's default 'clientError' handling.
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const lifecycle = drainer({
+    server,
+    graceMs: config.graceMs,
+    log,
+    inFlight: () => metrics.inFlight,
+    exit,
+    beforeDrain: () => {
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    },
   });
-
-  function shutdown(reason: string, code: number = EXIT_CODES.OK): void {
-    if (shuttingDown) {
-      log.warn(`${reason} during shutdown: exiting now with ${metrics.inFlight} request(s) in flight`);
-      exit(exitCode);
-      return;
-    }
-    shuttingDown = true;
-    exitCode = code;
-    log.info(`${reason}: draining ${metrics.inFlight} in-flight request(s), up to ${config.graceMs} ms`);
-    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
-    const timer = setTimeout(() => {
-      log.warn(`grace period of ${config.graceMs} ms is over with ${metrics.inFlight} request(s) in flight: exiting`);
-      exit(exitCode);
-    }, config.graceMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      log.info('drained: exiting');
-      exit(exitCode);
-    });
-    server.closeIdleConnections();
-  }
+  const port = await listen(server, config.port, config.host);
 
   return {
     server,
     metrics,
-    port: (server.address() as AddressInfo).port,
+    port,
     get shuttingDown() {
-      return shuttingDown;
+      return lifecycle.shuttingDown;
     },
-    shutdown,
+    shutdown: (reason: string, code?: number) => lifecycle.shutdown(reason, code),
   };
 }

@@ -1,0 +1,68 @@
+/**
+ * Listening and draining, shared by the runtimes written in TypeScript (the Node
+ * runtime and the exec watchdog): bind the port, and on SIGTERM stop accepting, let
+ * in-flight requests finish within the grace period, then exit. A second signal
+ * exits at once.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RuntimeLogger } from './log.js';
+
+/** Binds `server`; resolves with the port (the given one, or the one picked for port 0). */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export interface Drainer {
+  readonly shuttingDown: boolean;
+  /** Starts the drain (or, called again, exits at once). */
+  shutdown(reason: string, exitCode?: number): void;
+}
+
+export function drainer(options: {
+  server: Server;
+  graceMs: number;
+  log: RuntimeLogger;
+  /** Requests in flight now (for the log lines). */
+  inFlight: () => number;
+  exit: (code: number) => void;
+  /** Runs once when the drain starts (e.g. ask in-flight responses to close their connection). */
+  beforeDrain?: () => void;
+}): Drainer {
+  const { server, graceMs, log, inFlight, exit } = options;
+  let shuttingDown = false;
+  let exitCode = 0;
+  return {
+    get shuttingDown() {
+      return shuttingDown;
+    },
+    shutdown(reason, code = 0) {
+      if (shuttingDown) {
+        log.warn(`${reason} during shutdown: exiting now with ${inFlight()} request(s) in flight`);
+        exit(exitCode);
+        return;
+      }
+      shuttingDown = true;
+      exitCode = code;
+      log.info(`${reason}: draining ${inFlight()} in-flight request(s), up to ${graceMs} ms`);
+      options.beforeDrain?.();
+      const timer = setTimeout(() => {
+        log.warn(`grace period of ${graceMs} ms is over with ${inFlight()} request(s) in flight: exiting`);
+        exit(exitCode);
+      }, graceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        log.info('drained: exiting');
+        exit(exitCode);
+      });
+      server.closeIdleConnections();
+    },
+  };
+}
