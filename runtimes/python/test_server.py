@@ -235,20 +235,25 @@ class ProcessTest(unittest.TestCase):
         self.assertIn('handler.py", line 8, in handle', err)
 
     def test_concurrency_limit_answers_429(self):
-        rt = Runtime({'handler.py': 'import time\ndef handle(event, context):\n    time.sleep(0.5)\n    return "done"\n'},
+        rt = Runtime({'handler.py': 'import time\ndef handle(event, context):\n    time.sleep(1.0)\n    return "done"\n'},
                      {'KSS_MAX_INFLIGHT': '1'})
         try:
             results = []
             t = threading.Thread(target=lambda: results.append(rt.request('GET', '/slow')))
             t.start()
-            time.sleep(0.2)
+            time.sleep(0.4)  # the first request is in the handler by now, even on a loaded machine
             r, body = rt.request('POST', '/second', body=b'x' * 1000)
             self.assertEqual(r.status, 429)
             self.assertEqual(r.getheader('X-Kss-Error'), 'KSS_RATE_LIMITED')
             self.assertEqual(json.loads(body)['code'], 'KSS_RATE_LIMITED')
             t.join()
             self.assertEqual((results[0][0].status, results[0][1]), (200, b'done'))
-            r, _ = rt.request('GET', '/third')
+            # The slot is released just after the first reply is written: allow it a moment under load.
+            for _ in range(50):
+                r, _ = rt.request('GET', '/third')
+                if r.status == 200:
+                    break
+                time.sleep(0.02)
             self.assertEqual(r.status, 200)
         finally:
             rt.stop()
