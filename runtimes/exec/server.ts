@@ -14,6 +14,7 @@
  */
 import { createLogger } from '../node/log.js';
 import { EXIT_CODES, readExecConfig, startExecRuntime, type ExecConfig } from './watchdog.js';
+import { stopOnSignals } from '../node/lifecycle.js';
 
 async function main(): Promise<void> {
   let config: ExecConfig;
@@ -35,17 +36,7 @@ async function main(): Promise<void> {
     log.error(`cannot listen on ${config.host}:${config.port}`, err);
     process.exit(EXIT_CODES.FAILURE);
   }
-  process.on('SIGTERM', () => runtime.shutdown('SIGTERM'));
-  process.on('SIGINT', () => runtime.shutdown('SIGINT'));
-  process.on('uncaughtException', (err) => {
-    log.error('uncaught exception', err);
-    runtime.shutdown('uncaught exception', EXIT_CODES.FAILURE);
-  });
-  if (process.env.KSS_PARENT_PIPE === '1') {
-    process.stdin.on('end', () => runtime.shutdown('the platform went away'));
-    process.stdin.on('error', () => runtime.shutdown('the platform went away'));
-    process.stdin.resume();
-  }
+  stopOnSignals(runtime, log, EXIT_CODES.FAILURE);
   log.info(`ready on http://${config.host}:${runtime.port} running \`${config.fprocess}\` per request in ${Math.round(performance.now())} ms`);
 }
 

@@ -66,3 +66,23 @@ export function drainer(options: {
     },
   };
 }
+
+/**
+ * Process-level wiring shared by the runtimes: SIGTERM/SIGINT drain; an uncaught
+ * exception drains and exits with `failureCode` (the process state is unknown, so
+ * the platform restarts it); with `KSS_PARENT_PIPE=1`, end-of-file on stdin means
+ * the platform died without stopping us, so no orphan replica outlives its gateway.
+ */
+export function stopOnSignals(runtime: Pick<Drainer, 'shutdown'>, log: RuntimeLogger, failureCode: number): void {
+  process.on('SIGTERM', () => runtime.shutdown('SIGTERM'));
+  process.on('SIGINT', () => runtime.shutdown('SIGINT'));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception', err);
+    runtime.shutdown('uncaught exception', failureCode);
+  });
+  if (process.env.KSS_PARENT_PIPE === '1') {
+    process.stdin.on('end', () => runtime.shutdown('the platform went away'));
+    process.stdin.on('error', () => runtime.shutdown('the platform went away'));
+    process.stdin.resume();
+  }
+}

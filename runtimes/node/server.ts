@@ -22,6 +22,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { loadHandler, type LoadedHandler } from './handler-loader.js';
+import { stopOnSignals } from './lifecycle.js';
 import { createLogger, describeError } from './log.js';
 import { EXIT_CODES, readConfig, startRuntime, type RuntimeConfig } from './runtime.js';
 
@@ -103,23 +104,9 @@ async function main(): Promise<void> {
     process.exit(EXIT_CODES.FAILURE);
   }
 
-  process.on('SIGTERM', () => runtime.shutdown('SIGTERM'));
-  process.on('SIGINT', () => runtime.shutdown('SIGINT'));
+  stopOnSignals(runtime, log, EXIT_CODES.FAILURE);
   // A rejection nobody awaited belongs to one request; keep serving the others.
   process.on('unhandledRejection', (reason) => log.error('unhandled promise rejection (ignored)', reason));
-  // After an uncaught exception the process state is unknown: drain and exit 1 so it is restarted.
-  process.on('uncaughtException', (err) => {
-    log.error('uncaught exception', err);
-    runtime.shutdown('uncaught exception', EXIT_CODES.FAILURE);
-  });
-
-  if (process.env.KSS_PARENT_PIPE === '1') {
-    // The platform holds our stdin open for our whole life: end-of-file means it
-    // died without stopping us, so no orphan replica outlives its gateway.
-    process.stdin.on('end', () => runtime.shutdown('the platform went away'));
-    process.stdin.on('error', () => runtime.shutdown('the platform went away'));
-    process.stdin.resume();
-  }
 
   if (handler.kind === 'web') {
     // Node loads undici (Request, Response, Headers) on first use, ≈25 ms. Do it
