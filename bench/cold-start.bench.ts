@@ -115,7 +115,10 @@ async function measure(client: KssClient, url: string, runtime: string, pool: bo
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const pool of [false, true]) {
+  // KSS_BENCH_POOL=on|off and KSS_BENCH_RUNTIMES=node,python narrow a run while tuning.
+  const pools = process.env.KSS_BENCH_POOL ? [process.env.KSS_BENCH_POOL === 'on'] : [false, true];
+  const runtimes = process.env.KSS_BENCH_RUNTIMES?.split(',') ?? Object.keys(FUNCTIONS);
+  for (const pool of pools) {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'kss-bench-cold-'));
     const gw = await startGatewayProcess({ kssBin: KSS, port, dataDir, upArgs: ['--warm-pool', pool ? '2' : '0'] });
@@ -124,8 +127,8 @@ async function main(): Promise<void> {
     process.once('SIGTERM', stop);
     try {
       const client = new KssClient({ gateway: gw.url, fetch: adminFetch(dataDir) });
-      for (const runtime of Object.keys(FUNCTIONS)) {
-        if (!(runtime in DEFAULT_LAUNCHERS)) continue;
+      for (const runtime of runtimes) {
+        if (!(runtime in DEFAULT_LAUNCHERS) || !(runtime in FUNCTIONS)) continue;
         process.stderr.write(`[cold-start bench] ${runtime}, warm pool ${pool ? 'on' : 'off'}: ${WARM_REQUESTS} warm requests, ${COLD_STARTS} cold starts, a burst of ${BURST} at zero\n`);
         rows.push(await measure(client, gw.url, runtime, pool));
       }

@@ -14,7 +14,7 @@
  */
 import { createLogger } from '../node/log.js';
 import { EXIT_CODES, readExecConfig, startExecRuntime, type ExecConfig } from './watchdog.js';
-import { stopOnSignals } from '../node/lifecycle.js';
+import { notifyReady, stopOnSignals } from '../node/lifecycle.js';
 
 async function main(): Promise<void> {
   let config: ExecConfig;
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   // The commands get the runtime's environment minus the runtime's own plumbing.
   const env = { ...process.env };
   delete env.KSS_PARENT_PIPE;
+  delete env.KSS_READY_FD;
 
   let runtime;
   try {
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     process.exit(EXIT_CODES.FAILURE);
   }
   stopOnSignals(runtime, log, EXIT_CODES.FAILURE);
+  notifyReady();
   log.info(`ready on http://${config.host}:${runtime.port} running \`${config.fprocess}\` per request in ${Math.round(performance.now())} ms`);
 }
 

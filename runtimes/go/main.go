@@ -300,6 +300,13 @@ func main() {
 			stop <- "the platform went away"
 		}()
 	}
+	// Tell the platform we listen without waiting for its next /ready probe (KSS_READY_FD, see lifecycle.ts).
+	if fd, err := strconv.Atoi(os.Getenv("KSS_READY_FD")); err == nil && fd > 2 {
+		if f := os.NewFile(uintptr(fd), "kss-ready"); f != nil {
+			f.Write([]byte("ready\n"))
+			f.Close()
+		}
+	}
 	kssInfo("ready on http://%s (Go handler)", listener.Addr().String())
 
 	var reason string

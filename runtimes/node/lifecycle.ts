@@ -4,6 +4,7 @@
  * in-flight requests finish within the grace period, then exit. A second signal
  * exits at once.
  */
+import { closeSync, writeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RuntimeLogger } from './log.js';
@@ -85,4 +86,23 @@ export function stopOnSignals(runtime: Pick<Drainer, 'shutdown'>, log: RuntimeLo
     process.stdin.on('error', () => runtime.shutdown('the platform went away'));
     process.stdin.resume();
   }
+}
+
+/**
+ * Tells the platform this process listens, without waiting for its next `/ready`
+ * probe: with `KSS_READY_FD=N` (the local provider passes a pipe as fd 3), writes
+ * `ready\n` there and closes it. Every millisecond of probe lag is cold-start
+ * latency; the probe stays the fallback for runtimes that do not write.
+ */
+export function notifyReady(env: NodeJS.ProcessEnv = process.env): void {
+  const raw = env.KSS_READY_FD;
+  if (!raw || !/^\d+$/.test(raw)) return;
+  const fd = Number(raw);
+  try {
+    writeSync(fd, 'ready\n');
+    closeSync(fd);
+  } catch {
+    // Not a pipe we were given (a user starting the runtime by hand): the probe will do.
+  }
+  delete env.KSS_READY_FD;
 }

@@ -26,15 +26,6 @@ after(async () => {
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-/** A port nobody listens on right now: bind port 0, read it, close. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 async function codeDir(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'kss-node-runtime-'));
   tempDirs.push(dir);
@@ -44,17 +35,22 @@ async function codeDir(files: Record<string, string>): Promise<string> {
 
 interface Spawned {
   child: ChildProcess;
-  port: number;
-  base: string;
+  /** The port the runtime bound (it is started with PORT=0 and says which in its "ready on" line); 0 before ready. */
+  readonly port: number;
+  readonly base: string;
   stdout: () => string;
   stderr: () => string;
   /** Resolves with the exit code (or the signal name) when the process ends. */
   exited: Promise<number | string>;
 }
 
-function spawnRuntime(dir: string, port: number, env: Record<string, string> = {}): Spawned {
+/**
+ * Starts the runtime on PORT=0: the kernel picks a free port at bind time, so no other
+ * process can take it between a test choosing a port and the runtime binding it.
+ */
+function spawnRuntime(dir: string, env: Record<string, string> = {}): Spawned {
   const child = spawn(process.execPath, NODE_ARGS, {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', KSS_CODE_DIR: dir, KSS_FUNCTION_NAME: 'test-fn', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', KSS_CODE_DIR: dir, KSS_FUNCTION_NAME: 'test-fn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -68,7 +64,19 @@ function spawnRuntime(dir: string, port: number, env: Record<string, string> = {
       resolve(code ?? signal ?? -1);
     });
   });
-  return { child, port, base: `http://127.0.0.1:${port}`, stdout: () => out, stderr: () => err, exited };
+  const port = () => Number(/ready on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    child,
+    get port() {
+      return port();
+    },
+    get base() {
+      return `http://127.0.0.1:${port()}`;
+    },
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+  };
 }
 
 /** Status of GET path on a fresh connection, or 0 when the connection fails. */
@@ -89,14 +97,14 @@ async function waitReady(rt: Spawned, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exitCode !== undefined) throw new Error(`runtime exited with ${exitCode} before ready:\n${rt.stderr()}`);
-    if ((await probe(rt.port, '/ready')) === 200) return;
+    if (rt.port && (await probe(rt.port, '/ready')) === 200) return;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`runtime not ready after ${timeoutMs} ms:\n${rt.stderr()}`);
 }
 
 async function startRuntime(files: Record<string, string>, env: Record<string, string> = {}): Promise<Spawned> {
-  const rt = spawnRuntime(await codeDir(files), await freePort(), env);
+  const rt = spawnRuntime(await codeDir(files), env);
   await waitReady(rt);
   return rt;
 }
@@ -519,6 +527,25 @@ describe('handler discovery and forms', () => {
     rt.child.kill('SIGKILL');
   });
 
+  test('top-level await in handler.js: loaded, and its top-level code ran once', async () => {
+    const rt = await startRuntime({
+      'handler.js': `console.error('top-level-ran'); const v = await Promise.resolve('tla'); export default () => v;`,
+    });
+    assert.equal(await (await fetch(`${rt.base}/`)).text(), 'tla');
+    assert.equal(rt.stderr().split('top-level-ran').length - 1, 1);
+    rt.child.kill('SIGKILL');
+  });
+
+  test('a CommonJS handler requiring a sibling module: its top-level code ran once', async () => {
+    const rt = await startRuntime({
+      'lib.js': `console.error('lib-loaded'); module.exports = { greet: (n) => 'hi ' + n };`,
+      'handler.js': `const { greet } = require('./lib.js'); module.exports = async (event) => greet(event.query.n);`,
+    });
+    assert.equal(await (await fetch(`${rt.base}/?n=kss`)).text(), 'hi kss');
+    assert.equal(rt.stderr().split('lib-loaded').length - 1, 1);
+    rt.child.kill('SIGKILL');
+  });
+
   test('handler.js is preferred over index.js', async () => {
     const rt = await startRuntime({
       'index.js': `export default () => 'index';`,
@@ -529,20 +556,20 @@ describe('handler discovery and forms', () => {
   });
 
   test('no handler file: exit 3, stderr names the file looked for', async () => {
-    const rt = spawnRuntime(await codeDir({}), await freePort());
+    const rt = spawnRuntime(await codeDir({}));
     assert.equal(await rt.exited, 3);
     assert.match(rt.stderr(), /handler\.js/);
     assert.match(rt.stderr(), /test-fn/);
   });
 
   test('KSS_HANDLER naming a missing file: exit 3, stderr names it', async () => {
-    const rt = spawnRuntime(await codeDir({ 'handler.js': 'export default () => 1' }), await freePort(), { KSS_HANDLER: 'missing-fn.js' });
+    const rt = spawnRuntime(await codeDir({ 'handler.js': 'export default () => 1' }), { KSS_HANDLER: 'missing-fn.js' });
     assert.equal(await rt.exited, 3);
     assert.match(rt.stderr(), /missing-fn\.js/);
   });
 
   test('a module with no usable export: exit 3, stderr names the file and both signatures', async () => {
-    const rt = spawnRuntime(await codeDir({ 'handler.mjs': 'export const notAFunction = 1;' }), await freePort());
+    const rt = spawnRuntime(await codeDir({ 'handler.mjs': 'export const notAFunction = 1;' }));
     assert.equal(await rt.exited, 3);
     assert.match(rt.stderr(), /handler\.mjs/);
     assert.match(rt.stderr(), /export default async \(req\)/);
@@ -550,14 +577,14 @@ describe('handler discovery and forms', () => {
   });
 
   test('a module that throws while loading: exit 3 with its error', async () => {
-    const rt = spawnRuntime(await codeDir({ 'handler.js': 'throw new Error("boom at load");' }), await freePort());
+    const rt = spawnRuntime(await codeDir({ 'handler.js': 'throw new Error("boom at load");' }));
     assert.equal(await rt.exited, 3);
     assert.match(rt.stderr(), /boom at load/);
   });
 
   test('missing PORT: exit 2', async () => {
     const dir = await codeDir({ 'handler.js': 'export default () => 1' });
-    const rt = spawnRuntime(dir, 0, { PORT: '' });
+    const rt = spawnRuntime(dir, { PORT: '' });
     assert.equal(await rt.exited, 2);
     assert.match(rt.stderr(), /PORT/);
   });
@@ -613,7 +640,7 @@ describe('start-up time', () => {
     const times: number[] = [];
     for (let i = 0; i < 10; i++) {
       const started = performance.now();
-      const rt = spawnRuntime(dir, await freePort());
+      const rt = spawnRuntime(dir);
       await waitReady(rt);
       times.push(performance.now() - started);
       rt.child.kill('SIGKILL');

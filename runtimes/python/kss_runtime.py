@@ -835,6 +835,7 @@ def serve(config, handler, log):
         except (OSError, ValueError):
             pass
 
+    notify_ready()
     bound = server.server_address
     log.info('ready on http://%s:%d with %s in %d ms' % (config['host'], bound[1], os.path.relpath(
         handler.file, config['code_dir']), (perf_counter() - _T0) * 1000))
@@ -880,6 +881,19 @@ def serve(config, handler, log):
     else:
         log.info('drained: exiting')
     _exit(state['exit_code'])
+
+
+def notify_ready():
+    """Tell the platform we listen without waiting for its next /ready probe: with
+    ``KSS_READY_FD=N`` write ``ready\\n`` to that fd and close it (see the Node
+    runtime's lifecycle.ts)."""
+    raw = os.environ.pop('KSS_READY_FD', '')
+    if raw.isdigit():
+        try:
+            os.write(int(raw), b'ready\n')
+            os.close(int(raw))
+        except OSError:
+            pass
 
 
 def _exit(code):

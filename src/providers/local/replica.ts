@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { sleep, type Clock, type FunctionSpec, type ReplicaInfo } from '../../core/index.js';
 import { freePort } from './ports.js';
-import { pollDelay, probeReady } from './readiness.js';
+import { pollDelay, probeReady, READY_FD_ENV, readySignal, REPLICA_STDIO } from './readiness.js';
 import type { Artifact, Launcher } from './runtime-launchers.js';
 import { PASSTHROUGH_ENV, type WarmPool } from './warm-pool.js';
 
@@ -134,10 +134,20 @@ export class Replica {
 
   async #run(): Promise<void> {
     let failures = 0;
+    let usePool = true;
     while (!this.#stopping) {
       const started = this.#clock.now();
-      const exit = await this.#startOnce();
+      const { exit, pooledNeverReady } = await this.#startOnce(usePool);
       if (this.#stopping) break;
+      usePool = true;
+      if (pooledNeverReady) {
+        // A pooled process that dies before it is ready (its port taken since the pool
+        // chose it, or it died while idle) is the pool's failure, not the function's:
+        // start afresh at once, without the pool, and count nothing.
+        this.#logger.warn({ exit }, 'warm-pool process failed to specialise; starting a fresh process');
+        usePool = false;
+        continue;
+      }
       failures = this.#clock.now() - started >= this.#options.backoffResetMs ? 1 : failures + 1;
       this.#lastExit = exit;
       this.#restarts++;
@@ -152,11 +162,11 @@ export class Replica {
     }
   }
 
-  /** Spawns once and resolves with a description of how the process ended. */
-  async #startOnce(): Promise<string> {
+  /** Spawns (or takes from the pool) once; resolves when the process ended, with how, and whether a pooled one never got ready. */
+  async #startOnce(usePool: boolean): Promise<{ exit: string; pooledNeverReady: boolean }> {
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
     // Variables read only when the interpreter starts cannot be given to a pooled process: spawn fresh then.
-    const pooled = Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    const pooled = !usePool || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
     this.#port = pooled ? pooled.port : await freePort(this.#options.host);
     const env: Record<string, string> = {};
     for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
@@ -168,6 +178,7 @@ export class Replica {
       KSS_INSTANCE: this.id,
       // The replica exits when its stdin closes: if the gateway dies, no orphan keeps running.
       KSS_PARENT_PIPE: '1',
+      ...READY_FD_ENV,
     });
     this.#startedAt = this.#clock.now();
     this.#setState('starting');
@@ -177,7 +188,7 @@ export class Replica {
       child = pooled.child;
       child.stdin?.write(`${JSON.stringify({ env })}\n`);
     } else {
-      child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: REPLICA_STDIO });
     }
     this.#child = child;
     const exited = new Promise<string>((resolve) => {
@@ -193,11 +204,18 @@ export class Replica {
 
     let exitedReason: string | undefined;
     void exited.then((r) => (exitedReason = r));
+    let signalled = false;
+    let becameReady = false;
+    const signal = readySignal(child).then(() => (signalled = true));
     const spawnedAt = this.#clock.now();
     const deadline = spawnedAt + this.#options.readyTimeoutMs;
     while (exitedReason === undefined && !this.#stopping) {
-      if (await probeReady(this.#port, this.#options.host)) {
-        if (exitedReason === undefined && !this.#stopping) this.#setState('ready');
+      // A probe in flight must not delay a ready signal that arrives meanwhile.
+      if (signalled || (await Promise.race([probeReady(this.#port, this.#options.host), signal.then(() => true)]))) {
+        if (exitedReason === undefined && !this.#stopping) {
+          this.#setState('ready');
+          becameReady = true;
+        }
         break;
       }
       if (this.#clock.now() > deadline) {
@@ -205,8 +223,11 @@ export class Replica {
         child.kill('SIGKILL');
         break;
       }
-      await Promise.race([sleep(this.#clock, pollDelay(this.#clock.now() - spawnedAt)), exited]);
+      await Promise.race([sleep(this.#clock, pollDelay(this.#clock.now() - spawnedAt)), exited, signal]);
     }
-    return exited;
+    const exit = await exited;
+    // Exit 2 (bad environment) and 3 (the handler does not load) are the function's own fault, pooled or not.
+    const usersFault = child.exitCode === 2 || child.exitCode === 3;
+    return { exit, pooledNeverReady: pooled !== undefined && !becameReady && !this.#stopping && !usersFault };
   }
 }
