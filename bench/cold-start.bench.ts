@@ -16,7 +16,7 @@ import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
 import { DEFAULT_LAUNCHERS } from '../src/providers/local/runtime-launchers.js';
-import { adminFetch, machine, writeResultsFile } from './lib/bench-common.js';
+import { adminFetch, machine, percentile, until, writeResultsFile } from './lib/bench-common.js';
 import { startGatewayProcess } from './lib/gateway-process.js';
 import { findLoadGenerator } from './lib/loadgen.js';
 
@@ -30,19 +30,6 @@ const FUNCTIONS: Record<string, Record<string, string>> = {
   node: { 'handler.js': "module.exports = async () => 'ok';" },
   python: { 'handler.py': 'def handle(event, context):\n    return "ok"\n' },
 };
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 interface Row {
   runtime: string;

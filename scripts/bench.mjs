@@ -3,9 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureAll, ROOT } from './setup.mjs';
+import { ensureAll, ensureBenchTools, ROOT } from './setup.mjs';
 
 ensureAll();
+ensureBenchTools();
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const dir = join(ROOT, 'dist', 'bench');
 const benches = readdirSync(dir)

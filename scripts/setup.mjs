@@ -61,7 +61,44 @@ export function ensureBuild({ force = false } = {}) {
   return true;
 }
 
+/** True when `name` is an executable on PATH. */
+function onPath(name) {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, name)));
+}
+
+/**
+ * The replica sandbox needs bubblewrap (Debian's `bubblewrap`). As root on a Debian
+ * machine without it, install it; elsewhere say how. Never fatal: the platform starts
+ * without it, unisolated, and warns (see `kss doctor`).
+ */
+export function ensureSandboxTools() {
+  if (onPath('bwrap') || process.platform !== 'linux') return false;
+  const ok = aptInstall('bubblewrap', 'for the replica sandbox');
+  if (!ok) process.stderr.write('[setup] bubblewrap is not installed: replicas will run unisolated. Install it (apt-get install bubblewrap) and see `kss doctor`.\n');
+  return ok;
+}
+
+/** `apt-get install -y pkg` as root on Debian (updating the lists once if needed); false when it cannot. */
+export function aptInstall(pkg, why) {
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) return false;
+  process.stderr.write(`[setup] installing ${pkg} ${why} (apt-get)…\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  }
+  return r.status === 0;
+}
+
+/** wrk (Debian's) is the benchmarks' load generator; autocannon is the fallback. */
+export function ensureBenchTools() {
+  if (onPath('wrk') || process.platform !== 'linux') return;
+  if (!aptInstall('wrk', 'as the load generator')) process.stderr.write('[setup] wrk is not installed: benchmarks use autocannon, which shares the CPU with what it measures.\n');
+}
+
 export function ensureAll() {
   ensureDependencies();
   ensureBuild();
+  ensureSandboxTools();
 }

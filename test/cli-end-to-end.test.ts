@@ -5,13 +5,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startTestPlatform, tempDir, type TestPlatform } from './helpers.js';
+import { runKss, startTestPlatform, tempDir, type TestPlatform } from './helpers.js';
 
-const KSS = fileURLToPath(new URL('../../bin/kss.js', import.meta.url));
 
 interface Run {
   code: number;
@@ -23,20 +20,11 @@ const work = tempDir('kss-cli-');
 const config = join(work, 'kss-config.json');
 
 function kss(args: string[], options: { cwd: string; gateway?: string; stdin?: string }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // Isolated from the user's own kss and faas-cli config.
-    const env: NodeJS.ProcessEnv = { ...process.env, KSS_GATEWAY: options.gateway ?? '', KSS_CONFIG: config, OPENFAAS_CONFIG: join(work, 'openfaas') };
-    delete env.KSS_TOKEN;
-    if (!options.gateway) delete env.KSS_GATEWAY;
-    const child = spawn(process.execPath, [KSS, ...args], { cwd: options.cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
-  });
+  // Isolated from the user's own kss and faas-cli config.
+  const env: NodeJS.ProcessEnv = { ...process.env, KSS_GATEWAY: options.gateway ?? '', KSS_CONFIG: config, OPENFAAS_CONFIG: join(work, 'openfaas') };
+  delete env.KSS_TOKEN;
+  if (!options.gateway) delete env.KSS_GATEWAY;
+  return runKss(args, { cwd: options.cwd, env, stdin: options.stdin });
 }
 
 let platform: TestPlatform;

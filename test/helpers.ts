@@ -3,9 +3,11 @@
  * port with a temporary data dir, functions written to temp folders, and deploys
  * through the real client.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
@@ -119,3 +121,25 @@ export default async (req) => {
   }), { status: 200, headers: { 'content-type': 'application/json', 'x-echo': 'yes' } });
 };
 `;
+
+/** What a `kss` CLI run printed and returned. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `kss` CLI in a child process with `env` (whole), `stdin` fed and closed. */
+export function runKss(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Promise<CliRun> {
+  const kss = fileURLToPath(new URL('../../bin/kss.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [kss, ...args], { cwd: options.cwd, env: options.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}

@@ -15,8 +15,10 @@
 import { createLogger } from '../node/log.js';
 import { EXIT_CODES, readExecConfig, startExecRuntime, type ExecConfig } from './watchdog.js';
 import { notifyReady, stopOnSignals } from '../node/lifecycle.js';
+import { dropToFunctionFromEnv } from '../node/identity.js';
 
 async function main(): Promise<void> {
+  dropToFunctionFromEnv(EXIT_CODES.FAILURE);
   let config: ExecConfig;
   try {
     config = readExecConfig(process.env);

@@ -248,6 +248,32 @@ func main() {
 	if name := os.Getenv("KSS_FUNCTION_NAME"); name != "" {
 		kssLogPrefix = "[kss-runtime " + name + "]"
 	}
+	// In the sandbox the process starts as root holding only CAP_SETUID/CAP_SETGID:
+	// drop to the function's uid and gid (all threads, Go 1.16+) before serving.
+	if runAs := os.Getenv("KSS_RUN_AS"); runAs != "" {
+		os.Unsetenv("KSS_RUN_AS")
+		var uid, gid int
+		if _, err := fmt.Sscanf(runAs, "%d:%d", &uid, &gid); err != nil {
+			kssError("KSS_RUN_AS must be uid:gid, got %q", runAs)
+			kssExit(kssExitFailure)
+		}
+		if err := syscall.Setgroups([]int{}); err != nil {
+			kssError("cannot take on the function's identity: %v", err)
+			kssExit(kssExitFailure)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			kssError("cannot take on the function's identity: %v", err)
+			kssExit(kssExitFailure)
+		}
+		if err := syscall.Setuid(uid); err != nil {
+			kssError("cannot take on the function's identity: %v", err)
+			kssExit(kssExitFailure)
+		}
+		if os.Getuid() != uid || os.Getgid() != gid {
+			kssError("still running as %d:%d", os.Getuid(), os.Getgid())
+			kssExit(kssExitFailure)
+		}
+	}
 	port := os.Getenv("PORT")
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		fmt.Fprintf(os.Stderr, "[kss-runtime] error: invalid environment: PORT must be a port number, got %q\n", port)

@@ -22,6 +22,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { loadHandler, type LoadedHandler } from './handler-loader.js';
+import { becomeFunction, dropToFunctionFromEnv, type Specialisation } from './identity.js';
 import { notifyReady, stopOnSignals } from './lifecycle.js';
 import { createLogger, describeError } from './log.js';
 import { EXIT_CODES, readConfig, startRuntime, type RuntimeConfig } from './runtime.js';
@@ -71,7 +72,7 @@ async function serveOnce(handler: LoadedHandler): Promise<void> {
   await new Promise<void>((resolve) => runtime.server.close(() => resolve()));
 }
 
-function awaitSpecialisation(): Promise<Record<string, string>> {
+function awaitSpecialisation(): Promise<Specialisation> {
   void warmUp();
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -83,7 +84,7 @@ function awaitSpecialisation(): Promise<Record<string, string>> {
       process.stdin.off('end', onEnd);
       process.stdin.pause();
       try {
-        resolve((JSON.parse(buffered.slice(0, nl)) as { env: Record<string, string> }).env);
+        resolve(JSON.parse(buffered.slice(0, nl)) as Specialisation);
       } catch (err) {
         reject(err);
       }
@@ -97,11 +98,20 @@ function awaitSpecialisation(): Promise<Record<string, string>> {
 
 async function main(): Promise<void> {
   if (process.env.KSS_POOL === '1') {
-    const env = await awaitSpecialisation();
+    const line = await awaitSpecialisation();
+    const env = line.env;
+    try {
+      becomeFunction(line);
+    } catch (err) {
+      // Never load a function's code with the pool's privileges: exit, and the platform starts it afresh.
+      process.stderr.write(`[kss-runtime] error: cannot take on the function's identity: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(EXIT_CODES.FAILURE);
+    }
     Object.assign(process.env, env);
     delete process.env.KSS_POOL;
     if (env.KSS_CODE_DIR) process.chdir(env.KSS_CODE_DIR);
   }
+  dropToFunctionFromEnv(EXIT_CODES.FAILURE);
   let config: RuntimeConfig;
   try {
     config = readConfig(process.env);

@@ -904,6 +904,34 @@ def _exit(code):
         os._exit(code)
 
 
+SECRETS_DIR = '/var/openfaas/secrets'
+
+
+def become_function(line):
+    """In a sandboxed pool process (still root, holding only the capabilities to chown
+    and switch ids): write the function's secrets, then drop to its uid and gid for
+    good, before any of its code is loaded."""
+    import base64
+    import re
+    for name, value in (line.get('secrets') or {}).items():
+        if not re.match(r'^[A-Za-z0-9._-]+$', name) or name in ('.', '..'):
+            raise ValueError('invalid secret name %r' % name)
+        fd = os.open(os.path.join(SECRETS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            data = memoryview(base64.b64decode(value))
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+    run_as = line.get('runAs')
+    if run_as:
+        os.setgroups([])
+        os.setgid(run_as['gid'])
+        os.setuid(run_as['uid'])
+        if os.getuid() != run_as['uid'] or os.getgid() != run_as['gid']:
+            raise OSError('still running as %d:%d' % (os.getuid(), os.getgid()))
+
+
 def await_specialisation():
     """Warm-pool mode (``KSS_POOL=1``): the interpreter and this module are loaded
     ahead; wait for one JSON line on stdin, ``{"env": {...}}`` (the function's code
@@ -916,7 +944,13 @@ def await_specialisation():
             _exit(0)
         buffered += chunk
     import json
-    env = json.loads(buffered.split(b'\n', 1)[0])['env']
+    line = json.loads(buffered.split(b'\n', 1)[0])
+    env = line['env']
+    try:
+        become_function(line)
+    except Exception as exc:  # never load a function's code with the pool's privileges
+        sys.stderr.write("[kss-runtime] error: cannot take on the function's identity: %s\n" % exc)
+        _exit(EXIT_FAILURE)
     os.environ.update(env)
     os.environ.pop('KSS_POOL', None)
     if env.get('KSS_CODE_DIR'):
@@ -926,6 +960,17 @@ def await_specialisation():
 def main():
     if os.environ.get('KSS_POOL') == '1':
         await_specialisation()
+    else:
+        run_as = os.environ.pop('KSS_RUN_AS', '')
+        if run_as:
+            # A fresh replica in the sandbox starts as root holding only the capabilities to
+            # switch ids: drop to the function's uid before its code is loaded.
+            try:
+                uid, gid = (int(x) for x in run_as.split(':'))
+                become_function({'runAs': {'uid': uid, 'gid': gid}})
+            except Exception as exc:
+                sys.stderr.write("[kss-runtime] error: cannot take on the function's identity: %s\n" % exc)
+                _exit(EXIT_FAILURE)
     # The runtime's own folder must not shadow the function's modules (a user "server.py").
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != here]

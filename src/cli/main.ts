@@ -13,6 +13,8 @@ import { buildCommand } from './commands/build.js';
 import { templateCommands } from './commands/template.js';
 import { logsCommand } from './commands/logs.js';
 import { scaleCommand } from './commands/scale.js';
+import { secretCommands } from './commands/secret.js';
+import { doctorCommand } from './commands/doctor.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
   templateCommands(program);
   logsCommand(program);
   scaleCommand(program);
+  secretCommands(program);
+  doctorCommand(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);
@@ -47,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that reports and fails without throwing (`kss doctor` finding gaps) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.

@@ -93,3 +93,53 @@ test('env substitution and lang names', () => {
   assert.equal(runtimeForLang('bash'), 'exec');
   assert.equal(runtimeForLang('cobol'), undefined);
 });
+
+test('environment_file: files read relative to the stack file, merged in order; a file wins over environment: (as faas-cli)', () => {
+  const dir = dirWith('hello', 'config');
+  writeFileSync(join(dir, 'config', 'base.yml'), 'environment:\n  DB_HOST: base.local\n  DB_PORT: 5432\n  SHARED: from-base\n  EMPTY:\n');
+  writeFileSync(join(dir, 'config', 'prod.yml'), 'environment:\n  DB_HOST: prod.local\n  DEBUG: false\n');
+  const stack = parseStackFile(
+    `functions:
+  hello:
+    lang: node
+    handler: ./hello
+    environment:
+      SHARED: from-stack
+      OWN: yes-own
+    environment_file:
+      - config/base.yml
+      - ./config/prod.yml
+    secrets:
+      - db-password
+`,
+    dir,
+  );
+  assert.deepEqual(stack.functions[0]!.spec.envVars, { SHARED: 'from-base', OWN: 'yes-own', DB_HOST: 'prod.local', DB_PORT: '5432', EMPTY: '', DEBUG: 'false' });
+  assert.deepEqual(stack.functions[0]!.spec.secrets, ['db-password'], 'secrets: flows to the spec');
+
+  const only = parseStackFile('functions:\n  hello:\n    lang: node\n    handler: ./hello\n    environment_file: [config/base.yml]\n', dir);
+  assert.equal((only.functions[0]!.spec.envVars as Record<string, string>).DB_PORT, '5432');
+});
+
+test('environment_file errors name the stack file, the field and the env file', () => {
+  const dir = dirWith('hello');
+  writeFileSync(join(dir, 'list.yml'), '- a\n- b\n');
+  writeFileSync(join(dir, 'noenv.yml'), 'other:\n  A: 1\n');
+  writeFileSync(join(dir, 'nested.yml'), 'environment:\n  A:\n    B: 1\n');
+  writeFileSync(join(dir, 'broken.yml'), 'environment:\n  A: [1\n');
+  writeFileSync(join(dir, 'empty.yml'), '');
+  const bad = (envFile: string, message: RegExp) =>
+    assert.throws(
+      () => parseStackFile(`functions:\n  hello:\n    lang: node\n    handler: ./hello\n    environment_file: ${envFile}\n`, dir),
+      (e: unknown) => e instanceof KssError && e.code === 'KSS_INVALID_YAML' && message.test(e.message),
+      envFile,
+    );
+  bad('[missing.yml]', /^stack\.yml: functions\.hello\.environment_file: missing\.yml does not exist \(paths are relative to stack\.yml's folder\)/);
+  bad('[list.yml]', /environment_file: list\.yml: expected a top-level `environment:` mapping/);
+  bad('[noenv.yml]', /noenv\.yml: expected a top-level `environment:` mapping/);
+  bad('[empty.yml]', /empty\.yml: expected a top-level `environment:` mapping/);
+  bad('[nested.yml]', /nested\.yml: environment\.A: expected a plain value/);
+  bad('[broken.yml]', /broken\.yml: not valid YAML at line \d+/);
+  bad('{a: 1}', /environment_file: expected a list of YAML files/);
+  bad('[42]', /environment_file: expected a list of YAML files/);
+});

@@ -3,6 +3,10 @@
  * `provider.gateway`, and `functions.<name>` with lang, handler, image, environment,
  * secrets, labels, annotations, limits, requests, plus our `runtime` and `timeout`.
  * `${VAR}` and `${VAR:-default}` are substituted from the environment first.
+ * `environment_file: [a.yml, …]` reads each file's top-level `environment:` mapping
+ * (paths relative to the stack file), merged in order; as in faas-cli
+ * (`compileEnvironment` merges the function's `environment:` first, then the files),
+ * a file's value wins over the same name in `environment:`.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -128,7 +132,47 @@ export function parseStackFile(text: string, baseDir: string, fileName = 'stack.
       // YAML turns `replicas: 2` into a number; the API wants strings, as faas-cli sends them.
       spec[mapField] = Object.fromEntries(Object.entries(m as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : String(v)]));
     }
+    if (f.environment_file !== undefined && f.environment_file !== null) {
+      const fromFiles = readEnvironmentFiles(f.environment_file, baseDir, fileName, `${at}.environment_file`);
+      spec.envVars = { ...((spec.envVars as Record<string, string> | undefined) ?? {}), ...fromFiles };
+    }
     functions.push({ name, runtime, codeDir, ...(entry ? { entry } : {}), spec });
   }
   return { ...(gateway ? { gateway } : {}), functions };
+}
+
+/**
+ * Reads faas-cli environment files (`environment:` mapping at the top level), later
+ * files winning. Values are not `${VAR}`-substituted (faas-cli does not either).
+ */
+function readEnvironmentFiles(list: unknown, baseDir: string, stackName: string, field: string): Record<string, string> {
+  const fail = (msg: string): never => {
+    throw new KssError('KSS_INVALID_YAML', `${stackName}: ${field}: ${msg}`);
+  };
+  const files = typeof list === 'string' ? [list] : list;
+  if (!Array.isArray(files) || files.some((f) => typeof f !== 'string' || f === '')) fail('expected a list of YAML files, e.g. [env.yml]');
+  const env: Record<string, string> = {};
+  for (const file of files as string[]) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(baseDir, file), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      fail(code === 'ENOENT' ? `${file} does not exist (paths are relative to ${stackName}'s folder)` : `cannot read ${file}: ${code ?? (err as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text!, { maxAliasCount: 100 });
+    } catch (err) {
+      const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+      fail(`${file}: not valid YAML${where}`);
+    }
+    const mapping = isPlainObject(doc) ? doc.environment : undefined;
+    if (!isPlainObject(mapping)) fail(`${file}: expected a top-level \`environment:\` mapping of names to values, e.g.\n  environment:\n    DB_HOST: db.local`);
+    for (const [k, v] of Object.entries(mapping as Record<string, unknown>)) {
+      if (v !== null && typeof v === 'object') fail(`${file}: environment.${k}: expected a plain value, not a list or mapping`);
+      env[k] = v === null || v === undefined ? '' : typeof v === 'string' ? v : String(v);
+    }
+  }
+  return env;
 }

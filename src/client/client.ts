@@ -42,6 +42,21 @@ export type TokenView = TokenInfo;
 /** One audit log entry. */
 export type AuditView = AuditEntry;
 
+/** A secret as listed: the OpenFaaS `{name, namespace}` plus times; never its value. */
+export interface SecretView {
+  name: string;
+  namespace: string;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+/** A secret to create or update: a string is sent as `value`, bytes as `rawValue` (base64). */
+export interface SecretInput {
+  name: string;
+  value: string | Uint8Array;
+  namespace?: string;
+}
+
 /** A function to deploy: the OpenFaaS `FunctionDeployment` fields plus ours. */
 export type DeploySpec = Record<string, unknown> & { service: string; namespace?: string };
 
@@ -139,6 +154,26 @@ export class KssClient {
     await this.#request('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
   }
 
+  /** Secrets of a namespace (default `openfaas-fn`): names and times, never values. */
+  listSecrets(namespace?: string): Promise<SecretView[]> {
+    return this.#json('GET', `/system/secrets${nsQuery(namespace)}`);
+  }
+
+  /** Creates a secret (`KSS_SECRET_EXISTS` when the name is taken). */
+  async createSecret(input: SecretInput): Promise<void> {
+    await this.#request('POST', '/system/secrets', secretBody(input));
+  }
+
+  /** Replaces a secret's value (`KSS_SECRET_NOT_FOUND` when there is none). */
+  async updateSecret(input: SecretInput): Promise<void> {
+    await this.#request('PUT', '/system/secrets', secretBody(input));
+  }
+
+  /** Deletes a secret (`KSS_SECRET_IN_USE` while a function lists it). */
+  async removeSecret(name: string, namespace?: string): Promise<void> {
+    await this.#request('DELETE', '/system/secrets', { name, ...(namespace ? { namespace } : {}) });
+  }
+
   audit(options: { limit?: number; since?: string } = {}): Promise<{ items: AuditView[] }> {
     const q = new URLSearchParams();
     if (options.limit) q.set('limit', String(options.limit));
@@ -198,6 +233,18 @@ async function toApiError(res: Response): Promise<ApiError> {
     // not a platform error body
   }
   return new ApiError(res.status, 'KSS_UNKNOWN', `gateway answered ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+function secretBody(input: SecretInput): Record<string, string> {
+  const value: Record<string, string> = typeof input.value === 'string' ? { value: input.value } : { rawValue: toBase64(input.value) };
+  return { name: input.name, ...(input.namespace ? { namespace: input.namespace } : {}), ...value };
+}
+
+function toBase64(bytes: Uint8Array): string {
+  if (typeof Buffer !== 'undefined') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
 }
 
 function nsQuery(namespace?: string): string {

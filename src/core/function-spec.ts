@@ -4,6 +4,7 @@
  * what it reads and tolerant of what it does not know (OpenFaaS' deprecated
  * `registryAuth` and `network` are ignored), so faas-cli's requests work unchanged.
  */
+import { cpuMillis, memoryBytes } from './quantity.js';
 import { KssError } from './errors.js';
 
 /** Runtimes a function can name. */
@@ -245,8 +246,8 @@ function optionalStringArray(o: Record<string, unknown>, key: string): string[] 
   return v as string[];
 }
 
-/** Kubernetes quantities: plain or decimal numbers with an optional SI or binary suffix. */
-const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+/** The smallest memory limit a replica can start with (an interpreter needs more; this catches unit slips like "128"). */
+export const MIN_MEMORY_BYTES = 4 * 2 ** 20;
 
 function optionalResources(o: Record<string, unknown>, key: string): FunctionResources | undefined {
   const v = o[key];
@@ -254,12 +255,19 @@ function optionalResources(o: Record<string, unknown>, key: string): FunctionRes
   if (!isPlainObject(v)) throw new KssError('KSS_INVALID_SPEC', `${key}: expected an object with memory and/or cpu`);
   const out: FunctionResources = {};
   for (const field of ['memory', 'cpu'] as const) {
-    const q = v[field];
+    let q = v[field];
     if (q === undefined || q === null || q === '') continue;
-    if (typeof q !== 'string' || !QUANTITY.test(q)) {
-      throw new KssError('KSS_INVALID_SPEC', `${key}.${field}: "${truncate(String(q))}" is not a quantity such as "128Mi" or "500m"`);
+    // YAML turns `cpu: 1` into a number; Kubernetes accepts it.
+    if (typeof q === 'number') q = String(q);
+    const amount = typeof q !== 'string' ? undefined : field === 'memory' ? memoryBytes(q) : cpuMillis(q);
+    if (amount === undefined) {
+      throw new KssError('KSS_INVALID_SPEC', `${key}.${field}: "${truncate(String(q))}" is not a quantity such as ${field === 'memory' ? '"128Mi" or "1Gi"' : '"500m" or "2"'}`);
     }
-    out[field] = q;
+    if (field === 'memory' && amount < MIN_MEMORY_BYTES) {
+      throw new KssError('KSS_INVALID_SPEC', `${key}.memory: "${truncate(String(q))}" is ${amount} bytes; at least 4Mi is needed (did you mean "${truncate(String(q))}Mi"?)`);
+    }
+    if (field === 'cpu' && amount <= 0) throw new KssError('KSS_INVALID_SPEC', `${key}.cpu: must be more than 0 (e.g. "100m")`);
+    out[field] = q as string;
   }
   return Object.keys(out).length ? out : undefined;
 }

@@ -46,6 +46,16 @@ export function toFunctionStatus(
     updatedAt: meta.updatedAt,
     coldStarts: stats.coldStarts,
   };
-  if (live.instances) status.instances = live.instances;
+  if (live.instances) {
+    status.instances = live.instances;
+    // OpenFaaS' usage: CPU in millicores, memory in bytes, summed over replicas.
+    const measured = live.instances.filter((i) => i.usage);
+    if (measured.length) {
+      status.usage = {
+        cpu: Math.round(measured.reduce((sum, i) => sum + (i.usage!.cpuMillicores ?? 0), 0)),
+        totalMemoryBytes: measured.reduce((sum, i) => sum + i.usage!.memoryWorkingSetBytes, 0),
+      };
+    }
+  }
   return status;
 }

@@ -8,3 +8,5 @@ export * from './scale-labels.js';
 export * from './invoke-policy.js';
 export * from './fake-clock.js';
 export * from './admin-types.js';
+export * from './secrets.js';
+export * from './quantity.js';

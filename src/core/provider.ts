@@ -24,8 +24,20 @@ export interface ReplicaInfo {
   pid?: number;
   startedAt?: string;
   restarts: number;
-  /** Why it last stopped, when it did (e.g. `exited with code 1`). */
+  /** Why it last stopped, when it did (e.g. `exited with code 1`, `OOMKilled at …`). */
   lastExit?: string;
+  /** CPU and memory, when the provider measures them (cgroups). */
+  usage?: ReplicaUsageInfo;
+}
+
+/** One replica's resource use. */
+export interface ReplicaUsageInfo {
+  /** CPU time since the replica's process started, in seconds (a counter). */
+  cpuSeconds: number;
+  /** Average CPU over the last few seconds, in millicores (1000 = one core busy). */
+  cpuMillicores?: number;
+  /** Memory in use minus inactive file cache (the kubelet's working set). */
+  memoryWorkingSetBytes: number;
 }
 
 /** What a provider reports about one function. */

@@ -5,6 +5,7 @@ import type { FunctionService } from '../service/index.js';
 import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
 import type { RateLimiter } from './limits/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
+import type { SecretService } from '../secrets/index.js';
 
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
@@ -17,6 +18,8 @@ export interface GatewayContext {
   audit: AuditLog;
   limiter: RateLimiter;
   metrics: GatewayMetrics;
+  /** The secret actions (`/system/secrets`). */
+  secrets: SecretService;
   /** Per-client limit over every route (token, or IP when anonymous); none when undefined. */
   clientRate?: Rate;
   /** Largest code archive accepted by the upload route, in bytes. */

@@ -2,8 +2,8 @@
  * The embedded default: gateway + local provider + SQLite state in one data dir.
  * `kss up` and the integration tests start the platform through here.
  */
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Rate } from '../core/index.js';
@@ -19,6 +19,10 @@ import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
 import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 import { Autoscaler } from '../scaler/index.js';
+import { openSecretStore, SecretService, type SecretStore } from '../secrets/index.js';
+import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
+import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
+import { pythonInterpreter } from '../build/python-interpreter.js';
 
 export interface EmbeddedOptions {
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -44,6 +48,8 @@ export interface EmbeddedOptions {
   warmPool?: number;
   /** Autoscaler timing (defaults: 2 s ticks, 60 s / 6 s windows; shorter in tests). */
   autoscaler?: { tickMs?: number; windows?: { stableMs: number; panicMs: number } };
+  /** Replica isolation (default `auto`: namespaces, a uid per function and cgroups where the host allows). */
+  sandbox?: SandboxMode;
 }
 
 export interface EmbeddedPlatform {
@@ -55,6 +61,8 @@ export interface EmbeddedPlatform {
   /** The admin account, or undefined with auth off. */
   admin?: AdminCredentials;
   tokens: TokenStore;
+  /** The encrypted secret store (a `SecretSource` for providers), over the same database and data dir. */
+  secrets: SecretStore;
   /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -72,6 +80,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const store = new SqliteStore(db, clock);
   const tokens = new TokenStore(db, clock);
   const audit = new AuditLog(db, clock);
+  // Key in <dataDir>/secrets.key; a missing, malformed or wrong key stops the start here (see src/secrets/secret-key.ts).
+  let secrets: SecretStore;
+  try {
+    const opened = openSecretStore({ db, dataDir, clock });
+    secrets = opened.store;
+    for (const warning of opened.warnings) logger.warn(warning);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const admin = options.auth === false ? undefined : ensureAdminCredentials(dataDir);
   const authenticator = new Authenticator({ admin, tokens });
   const limiter = new RateLimiter(clock);
@@ -80,10 +98,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   // (metrics is created below, once the provider and the service exist; the invoker reports to both.)
   const builds = new BuildService({ dir: join(dataDir, 'builds'), code, builders: DEFAULT_BUILDERS, logger: logger.child({ component: 'build' }) });
   // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
+  const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
   const poolSize = options.warmPool ?? 2;
-  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }) }) : undefined;
-  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica, pool });
-  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION });
+  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
+  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica, pool, ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) });
+  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets });
+  const secretService = new SecretService({ store: secrets, usedBy: (ns, name) => service.functionsUsingSecret(ns, name), logger: logger.child({ component: 'secrets' }) });
   const invoker = new Invoker({
     provider,
     lookup: (ref) => {
@@ -115,6 +135,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     audit,
     limiter,
     metrics,
+    secrets: secretService,
     clientRate: options.clientRate,
     maxCodeBytes,
     tls: options.tls,
@@ -149,6 +170,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     provider,
     admin,
     tokens,
+    secrets,
     close: () =>
       (closing ??= (async () => {
         autoscaler.stop();
@@ -158,4 +180,28 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
         store.close();
       })()),
   };
+}
+
+/**
+ * The replicas' sandbox: every host folder a runtime needs is read-only inside it (our
+ * runtimes, the Python interpreter's installation); warns once, loudly, about what
+ * this host cannot isolate.
+ */
+function sandboxFor(mode: SandboxMode, deps: { db: Parameters<typeof setUpSandbox>[0]['db']; dataDir: string; logger: Logger; secrets: SecretStore }): SandboxSetup {
+  const readOnlyPaths = [dirname(dirname(NODE_COMMAND.args.at(-1)!)), dirname(dirname(PYTHON_RUNTIME_ENTRY))];
+  const python = pythonInterpreter();
+  if (isAbsolute(python)) {
+    const prefix = dirname(dirname(realpathSync(python)));
+    if (!prefix.startsWith('/usr')) readOnlyPaths.push(prefix);
+  }
+  const setup = setUpSandbox({ mode, db: deps.db, dataDir: deps.dataDir, logger: deps.logger.child({ component: 'sandbox' }), secrets: deps.secrets, readOnlyPaths });
+  if (setup.gaps.length) {
+    deps.logger.warn(
+      { missing: setup.gaps },
+      setup.sandbox?.isolating
+        ? `replicas are isolated, but not fully: ${setup.gaps.join('; ')}. Run \`kss doctor\`.`
+        : `REPLICAS ARE NOT ISOLATED: functions run as plain processes with the gateway's user and can read its data dir. Missing: ${setup.gaps.join('; ')}. Run \`kss doctor\` to see what to install.`,
+    );
+  }
+  return setup;
 }

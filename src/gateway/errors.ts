@@ -22,7 +22,9 @@ export function toKssError(err: unknown): { error: KssError; internal: boolean }
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return { error: mapped(), internal: false };
   if (err instanceof SyntaxError || fe.type === 'entity.parse.failed') {
-    return { error: new KssError('KSS_INVALID_JSON', `body: not valid JSON (${(err as Error).message.slice(0, 120)})`), internal: false };
+    // Only the position: V8's message can quote the body.
+    const at = /at position (\d+)/.exec((err as Error).message);
+    return { error: new KssError('KSS_INVALID_JSON', `body: not valid JSON${at ? ` (at position ${at[1]})` : ''}`), internal: false };
   }
   if (fe.validation) return { error: new KssError('KSS_BAD_REQUEST', fe.message ?? 'bad request'), internal: false };
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

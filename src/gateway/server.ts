@@ -2,6 +2,7 @@
  * The HTTP edge. `createGateway` wires hooks and routes onto fastify; it owns no
  * state of its own: the service layer, the invoker, auth and limits are passed in.
  */
+import { parseJsonBody } from './json-body.js';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -15,6 +16,7 @@ import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
+import { systemSecretRoutes } from './routes/system-secrets.js';
 
 export interface GatewayOptions extends GatewayContext {
   /** Largest JSON/YAML body on management routes (default 1 MiB). */
@@ -78,12 +80,10 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     });
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser(['application/json', 'text/plain', '*'], { parseAs: 'string' }, (_req, body, done) => {
-      const text = String(body);
-      if (text.trim() === '') return done(null, undefined);
       try {
-        done(null, JSON.parse(text));
+        done(null, parseJsonBody(String(body)));
       } catch (err) {
-        done(new KssError('KSS_INVALID_JSON', `body: not valid JSON (${(err as Error).message.slice(0, 160)})`));
+        done(err as KssError);
       }
     });
     scope.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
@@ -97,6 +97,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     scope.addContentTypeParser(['application/gzip', 'application/x-gzip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: options.maxCodeBytes }, (_req, body, done) => done(null, body));
     healthRoutes(scope, options);
     systemFunctionRoutes(scope, options);
+    systemSecretRoutes(scope, options);
     apiFunctionRoutes(scope, options);
     adminRoutes(scope, options);
   });

@@ -68,6 +68,32 @@ export class GatewayMetrics implements InvokeObserver {
         for (const s of await provider.list()) this.set({ function_name: qualifiedName(s.ref) }, s.availableReplicas);
       },
     });
+    // Per-replica CPU and memory from the cgroups, with OpenFaaS Pro's names and labels.
+    // A counter read from the kernel at scrape time: reset, then set to the cgroup's total.
+    new Counter({
+      name: 'pod_cpu_usage_seconds_total',
+      help: 'CPU seconds used by a replica since it started (from its cgroup)',
+      labelNames: ['function_name', 'namespace', 'pod'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of await provider.list()) {
+          for (const i of s.instances) if (i.usage) this.inc({ function_name: qualifiedName(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.cpuSeconds);
+        }
+      },
+    });
+    new Gauge({
+      name: 'pod_memory_working_set_bytes',
+      help: 'Memory a replica uses, minus inactive file cache (from its cgroup)',
+      labelNames: ['function_name', 'namespace', 'pod'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of await provider.list()) {
+          for (const i of s.instances) if (i.usage) this.set({ function_name: qualifiedName(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.memoryWorkingSetBytes);
+        }
+      },
+    });
     new Gauge({
       name: 'gateway_service_target',
       help: 'Replicas the autoscaler asks for, per function (OpenFaaS name)',

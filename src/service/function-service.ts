@@ -23,6 +23,8 @@ import type { InvocationStats } from '../invoke/index.js';
 import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
 import { notFound } from '../store/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { SecretSource } from '../core/index.js';
+import { assertValidSecretName, nsFlag } from '../secrets/index.js';
 import type { BuildService } from '../build/index.js';
 
 /** A deployed function as the invoke path and the autoscaler see it: spec plus parsed policies. */
@@ -40,6 +42,8 @@ export interface FunctionServiceOptions {
   stats: InvocationStats;
   logger: Logger;
   version: string;
+  /** Where the secrets a function lists must exist (deploys naming a missing one fail); none: specs may not list secrets. */
+  secrets?: SecretSource;
 }
 
 /** Gateway and provider facts for `/system/info`. */
@@ -58,6 +62,9 @@ export class FunctionService {
   readonly #logger: Logger;
   readonly #version: string;
   readonly #specs = new Map<string, DeployedFunction>();
+  /** Specs being created or updated right now (their secrets count as in use). */
+  readonly #deploying = new Map<string, FunctionSpec>();
+  readonly #secrets: SecretSource | undefined;
   readonly #mutex = new KeyedMutex();
   readonly #listeners = new Set<(ref: FunctionRef, change: 'deployed' | 'removed') => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
@@ -70,6 +77,7 @@ export class FunctionService {
     this.#stats = options.stats;
     this.#logger = options.logger;
     this.#version = options.version;
+    this.#secrets = options.secrets;
   }
 
   /**
@@ -153,10 +161,11 @@ export class FunctionService {
   async create(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
     const spec = this.#parse(input, defaultNamespace);
     const ref = refOf(spec);
-    return this.#mutex.run(key(ref), async () => {
+    return this.#mutex.run(key(ref), () => this.#deployingWith(spec, async () => {
       if (await this.#store.get(ref)) {
         throw new KssError('KSS_FUNCTION_EXISTS', `function "${ref.name}" already exists in namespace "${ref.namespace}"; update it with PUT or \`kss deploy\``);
       }
+      await this.#assertSecretsExist(spec);
       // Built first: a build failure leaves nothing deployed.
       await this.#builds.ensureBuilt(spec);
       await this.#provider.deploy(spec);
@@ -171,15 +180,16 @@ export class FunctionService {
       this.#changed(ref, 'deployed');
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
-    });
+    }));
   }
 
   /** Replaces a function's spec; `KSS_FUNCTION_NOT_FOUND` when there is none. */
   async update(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
     const spec = this.#parse(input, defaultNamespace);
     const ref = refOf(spec);
-    return this.#mutex.run(key(ref), async () => {
+    return this.#mutex.run(key(ref), () => this.#deployingWith(spec, async () => {
       if (!(await this.#store.get(ref))) throw notFound(ref);
+      await this.#assertSecretsExist(spec);
       // Built first: a build failure leaves the previous version serving.
       await this.#builds.ensureBuilt(spec);
       await this.#provider.update(spec);
@@ -188,7 +198,43 @@ export class FunctionService {
       this.#changed(ref, 'deployed');
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
-    });
+    }));
+  }
+
+  /**
+   * Functions in `namespace` whose spec lists secret `name`: deployed ones and those
+   * being deployed right now. Synchronous, so a secret's delete can check and act at once.
+   */
+  functionsUsingSecret(namespace: string, name: string): string[] {
+    const users = new Set<string>();
+    for (const spec of [...[...this.#specs.values()].map((f) => f.spec), ...this.#deploying.values()]) {
+      if (spec.namespace === namespace && spec.secrets?.includes(name)) users.add(spec.service);
+    }
+    return [...users].sort();
+  }
+
+  async #deployingWith<T>(spec: FunctionSpec, fn: () => Promise<T>): Promise<T> {
+    const k = key(refOf(spec));
+    this.#deploying.set(k, spec);
+    try {
+      return await fn();
+    } finally {
+      this.#deploying.delete(k);
+    }
+  }
+
+  /** `KSS_MISSING_SECRET` naming the secrets `spec` lists that its namespace lacks. */
+  async #assertSecretsExist(spec: FunctionSpec): Promise<void> {
+    if (!spec.secrets?.length || !this.#secrets) return;
+    const missing = await this.#secrets.missing(spec.namespace, spec.secrets);
+    if (missing.length === 0) return;
+    const names = missing.map((n) => `"${n}"`).join(', ');
+    const one = missing.length === 1;
+    throw new KssError(
+      'KSS_MISSING_SECRET',
+      `secrets: ${names} ${one ? 'does' : 'do'} not exist in namespace "${spec.namespace}"; create ${one ? 'it' : 'them'} first with ` +
+        `\`kss secret create ${missing[0]}${nsFlag(spec.namespace)} --from-file PATH\` (or --from-literal VALUE, or the value on stdin)${one ? '' : ', once per secret'}, then deploy again`,
+    );
   }
 
   async remove(ref: FunctionRef): Promise<void> {
@@ -256,7 +302,8 @@ export class FunctionService {
     scaleSettings(spec);
     invokePolicy(spec);
     if (spec.secrets?.length) {
-      throw new KssError('KSS_INVALID_SPEC', 'secrets: this version has no secret store yet; remove `secrets` from the function to deploy it');
+      if (!this.#secrets) throw new KssError('KSS_INVALID_SPEC', 'secrets: this gateway has no secret store; remove `secrets` from the function to deploy it');
+      spec.secrets.forEach((name, i) => assertValidSecretName(name, `secrets[${i}]`));
     }
     // Without code, an exec or http function runs its envProcess (an image's command) from an empty folder.
     if (spec.code === undefined && !(spec.envProcess && (spec.runtime === 'exec' || spec.runtime === 'http'))) {

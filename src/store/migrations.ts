@@ -36,4 +36,24 @@ export const MIGRATIONS: readonly string[] = [
      ip      TEXT
    );
    CREATE INDEX audit_log_at ON audit_log (at);`,
+  // 4: secrets, encrypted at rest with AES-256-GCM (key in the data dir's secrets.key, 0600).
+  //    Only ciphertext, its 12-byte IV and 16-byte tag are stored; never the value.
+  `CREATE TABLE secrets (
+     namespace  TEXT NOT NULL,
+     name       TEXT NOT NULL,
+     iv         BLOB NOT NULL,
+     tag        BLOB NOT NULL,
+     ciphertext BLOB NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (namespace, name)
+   ) WITHOUT ROWID;`,
+  // 5: the unprivileged uid each function's replicas run as in the sandbox; allocated once,
+  //    never reused while the row exists, so no two functions share one.
+  `CREATE TABLE function_uids (
+     namespace TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     uid       INTEGER NOT NULL UNIQUE,
+     PRIMARY KEY (namespace, name)
+   ) WITHOUT ROWID;`,
 ];

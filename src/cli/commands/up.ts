@@ -9,6 +9,7 @@ import { CliError, EXIT_USAGE } from '../output.js';
 import { collect, parseByteSize } from '../parse.js';
 import { readFileSync } from 'node:fs';
 import { parseRate } from '../../core/index.js';
+import type { SandboxMode } from '../../sandbox/index.js';
 
 interface UpOptions {
   port: string;
@@ -24,6 +25,7 @@ interface UpOptions {
   corsOrigin?: string[];
   headersTimeout: string;
   warmPool: string;
+  sandbox: string;
 }
 
 export function upCommand(program: Command): void {
@@ -43,6 +45,7 @@ export function upCommand(program: Command): void {
     .option('--cors-origin <origin>', 'allow browser calls to the admin API from this origin (repeatable)', collect)
     .option('--headers-timeout <seconds>', 'close connections that take longer to send their headers', '10')
     .option('--warm-pool <n>', 'runtime processes kept started per language for fast cold starts (0: off; env KSS_WARM_POOL)', process.env.KSS_WARM_POOL ?? '2')
+    .option('--sandbox <mode>', 'replica isolation: auto (as much as this host allows; see `kss doctor`), require (refuse to start without it) or off (env KSS_SANDBOX)', process.env.KSS_SANDBOX ?? 'auto')
     .action(async (opts: UpOptions) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535)`, EXIT_USAGE);
@@ -60,9 +63,10 @@ export function upCommand(program: Command): void {
       if (!(headersTimeout > 0)) throw new CliError('--headers-timeout: a number of seconds', EXIT_USAGE);
       const warmPool = Number(opts.warmPool);
       if (!Number.isInteger(warmPool) || warmPool < 0 || warmPool > 32) throw new CliError('--warm-pool: a whole number from 0 to 32', EXIT_USAGE);
+      if (!['auto', 'require', 'off'].includes(opts.sandbox)) throw new CliError('--sandbox: use auto, require or off', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool });
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode });
       logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { assertValidName, isPlainObject, KssError } from '../../core/index.js';
 import type { GatewayContext } from '../context.js';
-import { namespaceParam, optionalNamespaceParam, refParam } from './namespace-param.js';
+import { namespaceParam, refParam } from './namespace-param.js';
 
 export function systemFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/system/functions', { config: { auth: 'read' } }, async (req) => ctx.service.list(namespaceParam(req.query)));

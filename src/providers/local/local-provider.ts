@@ -23,6 +23,7 @@ import {
   type FailureReporter,
 } from '../../core/index.js';
 import { DEFAULT_REPLICA_OPTIONS, Replica, type ReplicaOptions } from './replica.js';
+import type { ReplicaIsolation } from './isolation.js';
 import type { WarmPool } from './warm-pool.js';
 import { DEFAULT_LAUNCHERS, type Artifact, type Launcher } from './runtime-launchers.js';
 
@@ -39,6 +40,8 @@ export interface LocalProviderOptions {
   replica?: Partial<ReplicaOptions>;
   /** Pre-started runtime processes cold starts take from. */
   pool?: WarmPool;
+  /** Sandboxes replicas (namespaces, uid, cgroups); without it they are plain child processes. */
+  isolation?: ReplicaIsolation;
 }
 
 interface Generation {
@@ -67,6 +70,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   readonly #launchers: Partial<Record<Runtime, Launcher>>;
   readonly #replicaOptions: ReplicaOptions;
   readonly #pool: WarmPool | undefined;
+  readonly #isolation: ReplicaIsolation | undefined;
   #closed = false;
 
   constructor(options: LocalProviderOptions) {
@@ -76,6 +80,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     this.#launchers = options.launchers ?? DEFAULT_LAUNCHERS;
     this.#replicaOptions = { ...DEFAULT_REPLICA_OPTIONS, ...options.replica };
     this.#pool = options.pool;
+    this.#isolation = options.isolation;
   }
 
   /** Runtimes this provider can start. */
@@ -196,6 +201,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
       options: this.#replicaOptions,
       onChange: () => this.#refresh(runner),
       pool: this.#pool,
+      ...(this.#isolation ? { isolation: this.#isolation } : {}),
     });
   }
 

@@ -8,10 +8,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { sleep, type Clock, type FunctionSpec, type ReplicaInfo } from '../../core/index.js';
+import { sleep, type Clock, type FunctionSpec, type ReplicaInfo, type ReplicaUsageInfo } from '../../core/index.js';
 import { freePort } from './ports.js';
 import { pollDelay, probeReady, READY_FD_ENV, readySignal, REPLICA_STDIO } from './readiness.js';
 import type { Artifact, Launcher } from './runtime-launchers.js';
+import type { IsolatedStart, ReplicaIsolation, ReplicaUsage } from './isolation.js';
 import { PASSTHROUGH_ENV, type WarmPool } from './warm-pool.js';
 
 /** Supervisor tuning; defaults follow Kubernetes' CrashLoopBackOff shape, shortened for a laptop. */
@@ -27,6 +28,9 @@ export interface ReplicaOptions {
   /** A replica that stayed up this long resets its failure count. */
   backoffResetMs: number;
 }
+
+/** How long a replica reported failed may take to exit by itself before it is killed. */
+const FAIL_GRACE_MS = 200;
 
 export const DEFAULT_REPLICA_OPTIONS: ReplicaOptions = {
   host: '127.0.0.1',
@@ -60,6 +64,10 @@ export class Replica {
   readonly #options: ReplicaOptions;
   readonly #onChange: () => void;
   readonly #pool: WarmPool | undefined;
+  readonly #isolation: ReplicaIsolation | undefined;
+  /** The sandbox of the current process, when isolated. */
+  #isolated: IsolatedStart | undefined;
+  #cpuSample: { at: number; cpuSeconds: number } | undefined;
 
   constructor(args: {
     spec: FunctionSpec;
@@ -70,8 +78,10 @@ export class Replica {
     options: ReplicaOptions;
     onChange: () => void;
     pool?: WarmPool;
+    isolation?: ReplicaIsolation;
   }) {
     this.#pool = args.pool;
+    this.#isolation = args.isolation;
     this.#spec = args.spec;
     this.id = `${args.spec.service}-${randomBytes(4).toString('hex')}`;
     this.#artifact = args.artifact;
@@ -99,14 +109,41 @@ export class Replica {
     if (this.#child?.pid !== undefined && this.#child.exitCode === null) info.pid = this.#child.pid;
     if (this.#startedAt !== undefined) info.startedAt = new Date(this.#startedAt).toISOString();
     if (this.#lastExit) info.lastExit = this.#lastExit;
+    const usage = this.usage();
+    if (usage) info.usage = usage;
     return info;
+  }
+
+  /**
+   * CPU and memory of the running process, from its cgroup; undefined when not
+   * measured. Millicores are averaged since an earlier reading at least 1 s old (one
+   * is kept per 5 s), so frequent polling does not make the figure noisy.
+   */
+  usage(): ReplicaUsageInfo | undefined {
+    const u: ReplicaUsage | undefined = this.#child?.exitCode === null ? this.#isolated?.usage() : undefined;
+    if (!u) return undefined;
+    const now = this.#clock.now();
+    const out: ReplicaUsageInfo = { cpuSeconds: u.cpuSeconds, memoryWorkingSetBytes: u.memoryWorkingSetBytes };
+    const prev = this.#cpuSample;
+    if (prev && now - prev.at >= 1000 && u.cpuSeconds >= prev.cpuSeconds) {
+      out.cpuMillicores = ((u.cpuSeconds - prev.cpuSeconds) * 1e6) / (now - prev.at);
+    }
+    if (!prev || now - prev.at >= 5000 || u.cpuSeconds < prev.cpuSeconds) this.#cpuSample = { at: now, cpuSeconds: u.cpuSeconds };
+    return out;
   }
 
   /** Marks the replica failed now (e.g. the invoke path saw its connection drop); the process is killed and restarted. */
   fail(reason: string): void {
     if (this.#stopping || this.#state !== 'ready') return;
     this.#logger.warn({ reason }, 'replica reported failed; restarting');
-    this.#child?.kill('SIGKILL');
+    const child = this.#child;
+    // A process that dropped the connection because it is exiting gets a moment to do so,
+    // so its own exit status is what is recorded (in a sandbox the process we hold is
+    // bwrap's monitor, alive until it has reaped the runtime).
+    const cancel = this.#clock.setTimeout(() => {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, FAIL_GRACE_MS);
+    child?.once('exit', cancel);
   }
 
   /** Stops the replica: SIGTERM, then SIGKILL after the grace period. Resolves when the process is gone. */
@@ -117,7 +154,16 @@ export class Replica {
       this.#stopAbort.abort(new Error('replica stopping'));
       const child = this.#child;
       if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        // In a sandbox, the runtime (not the sandbox's monitor) gets the SIGTERM, so it can drain.
+        const targets = child.pid !== undefined && this.#isolated ? this.#isolated.stopTargets(child.pid) : undefined;
+        if (targets) for (const pid of targets) {
+          try {
+            process.kill(pid, 'SIGTERM');
+          } catch {
+            // Already gone.
+          }
+        }
+        else child.kill('SIGTERM');
         const cancel = this.#clock.setTimeout(() => child.kill('SIGKILL'), this.#options.graceMs);
         await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
         cancel();
@@ -166,7 +212,33 @@ export class Replica {
   async #startOnce(usePool: boolean): Promise<{ exit: string; pooledNeverReady: boolean }> {
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
     // Variables read only when the interpreter starts cannot be given to a pooled process: spawn fresh then.
-    const pooled = !usePool || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    let pooled = !usePool || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    let line: Record<string, unknown> = {};
+    let codeDir = this.#artifact.dir;
+    let specialEnv: Record<string, string> = {};
+    this.#isolated = undefined;
+    try {
+      if (pooled?.sandbox) {
+        const special = await pooled.sandbox.specialise(this.#spec, this.#artifact, this.id);
+        if (special) {
+          ({ line, codeDir, env: specialEnv } = special);
+          this.#isolated = special.start;
+        } else {
+          // This pooled process cannot become this function (code too big, limits below its use): start afresh.
+          pooled.child.kill('SIGKILL');
+          pooled.sandbox.release();
+          pooled = undefined;
+        }
+      } else if (pooled && this.#isolation) {
+        // An unisolated pooled process must not become an isolated replica.
+        pooled.child.kill('SIGKILL');
+        pooled = undefined;
+      }
+    } catch (err) {
+      pooled?.child.kill('SIGKILL');
+      pooled?.sandbox?.release();
+      return { exit: `could not be prepared: ${err instanceof Error ? err.message : String(err)}`, pooledNeverReady: false };
+    }
     this.#port = pooled ? pooled.port : await freePort(this.#options.host);
     const env: Record<string, string> = {};
     for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
@@ -180,15 +252,36 @@ export class Replica {
       KSS_PARENT_PIPE: '1',
       ...READY_FD_ENV,
     });
+    if (codeDir !== this.#artifact.dir) env.KSS_CODE_DIR = codeDir;
+    Object.assign(env, specialEnv);
+    let command = launch.command;
+    let args = launch.args;
+    if (!pooled && this.#isolation) {
+      try {
+        this.#isolated = await this.#isolation.isolate(this.#spec, this.#artifact, this.id, launch);
+      } catch (err) {
+        return { exit: `could not be isolated: ${err instanceof Error ? err.message : String(err)}`, pooledNeverReady: false };
+      }
+      ({ command, args } = this.#isolated);
+      Object.assign(env, this.#isolated.env);
+    }
     this.#startedAt = this.#clock.now();
     this.#setState('starting');
     let child: ChildProcess;
     if (pooled) {
       // Specialise a warm process: it loads this function and listens on the port it was given.
       child = pooled.child;
-      child.stdin?.write(`${JSON.stringify({ env })}\n`);
+      child.stdin?.write(`${JSON.stringify({ ...line, env })}\n`);
     } else {
-      child = spawn(launch.command, launch.args, { cwd: this.#artifact.dir, env, stdio: REPLICA_STDIO });
+      const fds = this.#isolated?.fds ?? [];
+      child = spawn(command, args, { cwd: this.#artifact.dir, env, stdio: [...REPLICA_STDIO, ...fds.map(() => 'pipe' as const)] });
+      if (child.pid !== undefined) this.#isolated?.attach(child.pid);
+      // Secret values go to the sandbox through pipes (bwrap --ro-bind-data), never through the disk.
+      fds.forEach((data, i) => {
+        const pipe = child.stdio[4 + i] as import('node:stream').Writable | null;
+        pipe?.on('error', () => {});
+        pipe?.end(data);
+      });
     }
     this.#child = child;
     const exited = new Promise<string>((resolve) => {
@@ -213,6 +306,7 @@ export class Replica {
       // A probe in flight must not delay a ready signal that arrives meanwhile.
       if (signalled || (await Promise.race([probeReady(this.#port, this.#options.host), signal.then(() => true)]))) {
         if (exitedReason === undefined && !this.#stopping) {
+          if (child.pid !== undefined) this.#isolated?.settle(child.pid);
           this.#setState('ready');
           becameReady = true;
         }
@@ -225,7 +319,11 @@ export class Replica {
       }
       await Promise.race([sleep(this.#clock, pollDelay(this.#clock.now() - spawnedAt)), exited, signal]);
     }
-    const exit = await exited;
+    let exit = await exited;
+    if (this.#isolated?.exitReason() === 'OOMKilled') {
+      exit = `OOMKilled at ${new Date(this.#clock.now()).toISOString()} (over its memory limit of ${this.#spec.limits?.memory ?? 'the pool default'})`;
+    }
+    this.#isolated?.release();
     // Exit 2 (bad environment) and 3 (the handler does not load) are the function's own fault, pooled or not.
     const usersFault = child.exitCode === 2 || child.exitCode === 3;
     return { exit, pooledNeverReady: pooled !== undefined && !becameReady && !this.#stopping && !usersFault };

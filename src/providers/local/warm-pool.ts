@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { Runtime } from '../../core/index.js';
+import type { PooledSandbox, ReplicaIsolation } from './isolation.js';
 import { freePort } from './ports.js';
 import { READY_FD_ENV, REPLICA_STDIO } from './readiness.js';
 
@@ -22,6 +23,8 @@ export const PASSTHROUGH_ENV = ['PATH', 'LANG', 'TZ', 'SYSTEMROOT'];
 /** A process waiting in the pool. */
 export interface PooledProcess {
   child: ChildProcess;
+  /** Its sandbox, when replicas are isolated: specialising it applies the function's code, limits and uid. */
+  sandbox?: PooledSandbox;
   port: number;
   command: string;
   args: readonly string[];
@@ -41,6 +44,8 @@ export interface WarmPoolOptions {
   commands: Partial<Record<Runtime, PoolCommand>>;
   host: string;
   logger: Logger;
+  /** Starts pooled processes inside a generic sandbox (see ReplicaIsolation.pooled). */
+  isolation?: ReplicaIsolation;
 }
 
 export class WarmPool {
@@ -82,7 +87,12 @@ export class WarmPool {
   /** Stops every idle process (the gateway is shutting down). */
   close(): void {
     this.#closed = true;
-    for (const list of this.#idle.values()) for (const p of list) p.child.kill('SIGKILL');
+    for (const list of this.#idle.values()) {
+      for (const p of list) {
+        p.child.kill('SIGKILL');
+        p.child.once('exit', () => p.sandbox?.release());
+      }
+    }
     this.#idle.clear();
   }
 
@@ -102,11 +112,14 @@ export class WarmPool {
       const env: Record<string, string> = {};
       for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
       Object.assign(env, cmd.env ?? {}, { PORT: String(port), HOST: this.#options.host, KSS_POOL: '1', KSS_PARENT_PIPE: '1', NODE_ENV: 'production', ...READY_FD_ENV });
-      const child = spawn(cmd.command, [...cmd.args], { env, stdio: REPLICA_STDIO });
+      const sandbox = this.#options.isolation?.pooled?.(runtime, cmd);
+      if (sandbox) Object.assign(env, sandbox.env);
+      const child = sandbox ? spawn(sandbox.command, sandbox.args, { env, stdio: REPLICA_STDIO }) : spawn(cmd.command, [...cmd.args], { env, stdio: REPLICA_STDIO });
       child.stdin?.on('error', () => {});
       child.on('error', (err) => this.#options.logger.warn({ err, runtime }, 'warm pool process failed to start'));
-      const entry: PooledProcess = { child, port, command: cmd.command, args: cmd.args };
+      const entry: PooledProcess = { child, port, command: cmd.command, args: cmd.args, ...(sandbox ? { sandbox } : {}) };
       child.once('exit', () => {
+        sandbox?.release();
         // Died while idle: forget it; the next refill replaces it.
         const list = this.#idle.get(runtime);
         const i = list?.indexOf(entry) ?? -1;

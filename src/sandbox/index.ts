@@ -1,0 +1,69 @@
+/** Isolation of replicas on this machine: namespaces (bubblewrap), a uid per function, cgroups. */
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { SecretSource } from '../core/index.js';
+import { createCgroupManager, type CgroupManager } from './cgroups.js';
+import { describeHost, probeHost, type HostSupport } from './host-support.js';
+import { installationOf, Sandbox } from './sandbox.js';
+import { UidAllocator } from './uid-allocator.js';
+
+export * from './cgroups.js';
+export * from './host-support.js';
+export * from './sandbox.js';
+export * from './uid-allocator.js';
+
+/** `auto` isolates as much as the host allows (warning about the rest); `off` runs plain processes; `require` refuses to start without full isolation. */
+export type SandboxMode = 'auto' | 'off' | 'require';
+
+export interface SandboxSetup {
+  /** The sandbox replicas run in, or undefined for plain processes. */
+  sandbox?: Sandbox;
+  host?: HostSupport;
+  /** What is not isolated, in words (empty when everything is). */
+  gaps: string[];
+}
+
+/**
+ * Probes the host and builds the sandbox. `readOnlyPaths` are host folders every
+ * replica needs (the runtimes, interpreters); the Node running the gateway is added.
+ */
+export function setUpSandbox(options: {
+  mode: SandboxMode;
+  db: Database.Database;
+  dataDir: string;
+  logger: Logger;
+  secrets?: SecretSource;
+  readOnlyPaths: readonly string[];
+}): SandboxSetup {
+  if (options.mode === 'off') return { gaps: ['sandbox turned off (--sandbox off)'] };
+  const host = probeHost();
+  const gaps = describeHost(host).filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
+  const namespaces = host.namespaces.ok && 'path' in host.bwrap && 'path' in host.setpriv ? { bwrap: host.bwrap.path, setpriv: host.setpriv.path } : undefined;
+  if (options.mode === 'require' && (!namespaces || !host.cgroups.ok)) {
+    throw new Error(`the sandbox is required (--sandbox require) but this host cannot provide it:\n  ${gaps.join('\n  ')}\nRun \`kss doctor\` for details.`);
+  }
+  let cgroups: CgroupManager | undefined;
+  if (host.cgroups.ok) {
+    try {
+      cgroups = createCgroupManager(host.cgroups);
+    } catch (err) {
+      gaps.push(`cgroups: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!namespaces && !cgroups) return { host, gaps };
+  const readOnly = new Set(options.readOnlyPaths);
+  const node = installationOf(realpathSync(process.execPath));
+  if (!node.startsWith('/usr')) readOnly.add(node);
+  const sandbox = new Sandbox({
+    logger: options.logger,
+    uids: new UidAllocator(options.db),
+    secrets: options.secrets,
+    namespaces,
+    cgroups,
+    readOnlyPaths: [...readOnly],
+    runDir: join(options.dataDir, 'run'),
+  });
+  return { sandbox, host, gaps };
+}
