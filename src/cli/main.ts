@@ -15,6 +15,7 @@ import { logsCommand } from './commands/logs.js';
 import { scaleCommand } from './commands/scale.js';
 import { secretCommands } from './commands/secret.js';
 import { doctorCommand } from './commands/doctor.js';
+import { callsCommands } from './commands/calls.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   scaleCommand(program);
   secretCommands(program);
   doctorCommand(program);
+  callsCommands(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -3,6 +3,7 @@
  * gateway. Every failure is an {@link ApiError} carrying the catalogue code, so
  * callers can branch on `code` rather than parse messages.
  */
+import type { CallView } from '../queue/async-calls.js';
 import type { AuditEntry, FunctionStatus, TokenInfo } from '../core/index.js';
 import { isErrorCode, type ErrorCode } from '../core/index.js';
 import type { SystemInfo } from '../service/index.js';
@@ -122,6 +123,37 @@ export class KssClient {
     const code = res.headers.get('x-kss-error');
     if (code) throw await toApiError(res);
     return res;
+  }
+
+  /**
+   * Queues an asynchronous call (`/async-function`); resolves with its id once the
+   * gateway stored it. `callbackUrl` receives the result when the call finishes.
+   */
+  async invokeAsync(name: string, options: InvokeOptions & { callbackUrl?: string } = {}): Promise<string> {
+    const qualified = options.namespace ? `${name}.${options.namespace}` : name;
+    const path = options.path ? (options.path.startsWith('/') || options.path.startsWith('?') ? options.path : `/${options.path}`) : '';
+    const headers = { ...(options.headers ?? {}), ...(options.callbackUrl ? { 'x-callback-url': options.callbackUrl } : {}) };
+    const res = await this.#send(options.method ?? 'POST', `/async-function/${encodeURIComponent(qualified)}${path}`, options.body ?? null, headers);
+    if (res.status !== 202) throw await toApiError(res);
+    await res.arrayBuffer();
+    return res.headers.get('x-call-id')!;
+  }
+
+  /** Async calls, most recent first (`function` may be `name.namespace`). */
+  listCalls(filter: { function?: string; namespace?: string; state?: string; limit?: number } = {}): Promise<{ items: CallView[] }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    return this.#json('GET', `/api/v1/calls${q.size ? `?${q}` : ''}`);
+  }
+
+  /** One async call, with its result body. */
+  getCall(id: string): Promise<CallView> {
+    return this.#json('GET', `/api/v1/calls/${encodeURIComponent(id)}`);
+  }
+
+  /** Queues a finished call again, attempts reset. */
+  replayCall(id: string): Promise<CallView> {
+    return this.#json('POST', `/api/v1/calls/${encodeURIComponent(id)}/replay`);
   }
 
   /** Scales a function by hand (OpenFaaS `/system/scale-function`); the autoscaler leaves it there until {@link autoscale}. */

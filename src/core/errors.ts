@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   KSS_INVALID_HANDLER: 400,
   /** A function lists a secret that does not exist in its namespace (deploy/update refused). */
   KSS_MISSING_SECRET: 400,
+  /** An `X-Callback-Url` that is not an absolute http(s) URL, or not on the allow-list. */
+  KSS_INVALID_CALLBACK: 400,
   KSS_BUILD_FAILED: 422,
   KSS_UNAUTHORIZED: 401,
   KSS_FORBIDDEN: 403,
@@ -26,9 +28,12 @@ export const ERROR_CATALOGUE = {
   KSS_CODE_NOT_FOUND: 404,
   KSS_TOKEN_NOT_FOUND: 404,
   KSS_SECRET_NOT_FOUND: 404,
+  KSS_CALL_NOT_FOUND: 404,
   KSS_ROUTE_NOT_FOUND: 404,
   KSS_METHOD_NOT_ALLOWED: 405,
   KSS_FUNCTION_EXISTS: 409,
+  /** Replay of a call that is still queued or running. */
+  KSS_CALL_NOT_FINISHED: 409,
   KSS_SECRET_EXISTS: 409,
   /** A secret a deployed function lists cannot be deleted (its next replica start would fail). */
   KSS_SECRET_IN_USE: 409,

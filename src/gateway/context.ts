@@ -6,6 +6,7 @@ import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
 import type { RateLimiter } from './limits/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { SecretService } from '../secrets/index.js';
+import type { AsyncCalls } from '../queue/index.js';
 
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
@@ -24,4 +25,8 @@ export interface GatewayContext {
   clientRate?: Rate;
   /** Largest code archive accepted by the upload route, in bytes. */
   maxCodeBytes: number;
+  /** Asynchronous calls (`/async-function`, `/api/v1/calls`); the routes are absent without it. */
+  calls?: AsyncCalls;
+  /** Largest body of an asynchronous call (it is stored whole). */
+  maxAsyncBodyBytes: number;
 }

@@ -6,7 +6,7 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type Rate } from '../core/index.js';
+import { KssError, systemClock, type Clock, type Rate } from '../core/index.js';
 import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
@@ -21,6 +21,7 @@ import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 import { Autoscaler } from '../scaler/index.js';
 import { openSecretStore, SecretService, type SecretStore } from '../secrets/index.js';
 import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
+import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
 import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
 import { pythonInterpreter } from '../build/python-interpreter.js';
 
@@ -50,6 +51,17 @@ export interface EmbeddedOptions {
   autoscaler?: { tickMs?: number; windows?: { stableMs: number; panicMs: number } };
   /** Replica isolation (default `auto`: namespaces, a uid per function and cgroups where the host allows). */
   sandbox?: SandboxMode;
+  /**
+   * Where async calls are queued: `sqlite` (default; `queue.db` in the data dir) or a NATS
+   * URL (`nats://127.0.0.1:4222`) for JetStream, shared by several gateways.
+   */
+  queue?: string;
+  /** Hosts async-call callbacks may reach (see AsyncCallsOptions.callbackAllow); default any http(s). */
+  callbackAllow?: string[];
+  /** Async calls running at once over all functions (default 64; 0: this gateway only accepts calls, others run them). */
+  queueConcurrency?: number;
+  /** Dispatcher randomness (backoff jitter); tests pin it. */
+  random?: () => number;
 }
 
 export interface EmbeddedPlatform {
@@ -63,6 +75,8 @@ export interface EmbeddedPlatform {
   tokens: TokenStore;
   /** The encrypted secret store (a `SecretSource` for providers), over the same database and data dir. */
   secrets: SecretStore;
+  /** The durable queue of async calls. */
+  queue: CallQueue;
   /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -119,7 +133,23 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   });
   const autoscaler = new Autoscaler({ provider, stats, functions: () => service.specs(), logger: logger.child({ component: 'autoscaler' }), clock, tickMs: options.autoscaler?.tickMs, windows: options.autoscaler?.windows });
   service.useAutoscaler(autoscaler);
-  const metrics = new GatewayMetrics({ provider, functions: () => service.specs() });
+  const queue = await openQueue(options.queue, dataDir, logger);
+  const metrics = new GatewayMetrics({ provider, functions: () => service.specs(), queueDepth: () => queue.depth() });
+  const dispatcher = new Dispatcher({
+    queue,
+    invoke: (call) => runCall(invoker, call),
+    policy: (namespace, name) => {
+      const fn = service.lookup({ namespace, name });
+      return fn && { retry: retryPolicyOf(fn.spec), concurrency: queueConcurrencyOf(fn.spec), timeoutSeconds: fn.spec.timeout };
+    },
+    deliverCallback: (call) => deliverCallback(call),
+    logger: logger.child({ component: 'queue' }),
+    clock,
+    globalConcurrency: options.queueConcurrency,
+    onSettled: (call, outcome) => metrics.asyncSettled(call, outcome),
+    ...(options.random ? { random: options.random } : {}),
+  });
+  const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });
   service.onFunctionChanged((ref, change) => {
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
@@ -136,6 +166,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     limiter,
     metrics,
     secrets: secretService,
+    calls,
+    maxAsyncBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     clientRate: options.clientRate,
     maxCodeBytes,
     tls: options.tls,
@@ -148,10 +180,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
 
   autoscaler.start();
   pool?.start();
+  if (options.queueConcurrency !== 0) dispatcher.start();
   try {
     await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (err) {
     autoscaler.stop();
+    await dispatcher.stop();
+    await queue.close();
     await provider.close();
     store.close();
     throw err;
@@ -171,10 +206,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     admin,
     tokens,
     secrets,
+    queue,
     close: () =>
       (closing ??= (async () => {
         autoscaler.stop();
         await app.close();
+        await dispatcher.stop();
+        await queue.close();
         await invoker.close();
         await provider.close();
         store.close();
@@ -205,3 +243,17 @@ function sandboxFor(mode: SandboxMode, deps: { db: Parameters<typeof setUpSandbo
   }
   return setup;
 }
+
+/** The async-call queue named by `--queue`: the embedded SQLite file, or JetStream at a NATS URL. */
+async function openQueue(spec: string | undefined, dataDir: string, logger: Logger): Promise<CallQueue> {
+  if (spec === undefined || spec === '' || spec === 'sqlite') return openSqliteQueue({ file: join(dataDir, 'queue.db') });
+  if (/^(nats|tls):\/\//.test(spec)) {
+    // nats://host:4222/PREFIX names the bucket (`PREFIX-calls`): gateways sharing a queue use the same one.
+    const url = new URL(spec.split(',')[0]!);
+    const prefix = url.pathname.replace(/^\/+|\/+$/g, '') || undefined;
+    const servers = spec.split(',').map((s) => s.replace(/^((?:nats|tls):\/\/[^/]+)\/.*$/, '$1'));
+    return openJetStreamQueue({ servers, ...(prefix ? { prefix } : {}), logger: logger.child({ component: 'queue' }) });
+  }
+  throw new KssError('KSS_BAD_REQUEST', `--queue: "${spec}" is neither sqlite nor a nats:// URL`);
+}
+

@@ -15,6 +15,7 @@ import { apiFunctionRoutes, apiInvokeRoute } from './routes/api-functions.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { invokeRoutes } from './routes/invoke.js';
+import { asyncInvokeRoutes, callRoutes } from './routes/async-invoke.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
 import { systemSecretRoutes } from './routes/system-secrets.js';
 
@@ -100,6 +101,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     systemSecretRoutes(scope, options);
     apiFunctionRoutes(scope, options);
     adminRoutes(scope, options);
+    callRoutes(scope, options);
   });
 
   // Data path: bodies are not parsed; the invoke handler streams them.
@@ -107,6 +109,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
     invokeRoutes(scope, options);
+    asyncInvokeRoutes(scope, options);
     apiInvokeRoute(scope, options);
   });
 

@@ -36,7 +36,14 @@ export class GatewayMetrics implements InvokeObserver {
   readonly #coldWait: Histogram<'function_name'>;
   readonly #deployments: Counter<'function_name'>;
 
-  constructor(options: { provider: Provider; functions: () => Iterable<FunctionSpec> }) {
+  readonly #asyncSettled: Counter<'function_name' | 'outcome'>;
+
+  constructor(options: {
+    provider: Provider;
+    functions: () => Iterable<FunctionSpec>;
+    /** Async calls queued and running per function, and the age of the oldest (the queue's `depth`). */
+    queueDepth?: () => Promise<Array<{ namespace: string; name: string; queued: number; running: number; oldestMs?: number }>>;
+  }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.#invocations = new Counter({ name: 'gateway_function_invocation_total', help: 'Function invocations by status code (OpenFaaS name)', labelNames: ['function_name', 'code'], registers });
@@ -48,6 +55,34 @@ export class GatewayMetrics implements InvokeObserver {
     this.#coldWait = new Histogram({ name: 'gateway_cold_start_wait_seconds', help: 'Time a request waited for a replica to become ready', labelNames: ['function_name'], buckets: BUCKETS, registers });
     this.#deployments = new Counter({ name: 'function_deployments_total', help: 'Deploys and updates of functions', labelNames: ['function_name'], registers });
 
+    this.#asyncSettled = new Counter({ name: 'function_async_calls_total', help: 'Async call attempts settled, by outcome (succeeded, retry, failed, dead)', labelNames: ['function_name', 'outcome'], registers });
+    const queueDepth = options.queueDepth;
+    if (queueDepth) {
+      new Gauge({
+        name: 'function_queue_depth',
+        help: 'Async calls waiting (queued) or being run (running), per function',
+        labelNames: ['function_name', 'state'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const d of await queueDepth()) {
+            const fn = qualifiedName({ name: d.name, namespace: d.namespace });
+            this.set({ function_name: fn, state: 'queued' }, d.queued);
+            this.set({ function_name: fn, state: 'running' }, d.running);
+          }
+        },
+      });
+      new Gauge({
+        name: 'function_queue_oldest_seconds',
+        help: 'Age of the oldest async call not finished yet, per function',
+        labelNames: ['function_name'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const d of await queueDepth()) if (d.oldestMs !== undefined) this.set({ function_name: qualifiedName({ name: d.name, namespace: d.namespace }) }, d.oldestMs / 1000);
+        },
+      });
+    }
     const provider = options.provider;
     const functions = options.functions;
     new Gauge({
@@ -171,5 +206,10 @@ export class GatewayMetrics implements InvokeObserver {
   /** Prometheus text exposition. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** An async call attempt was settled (the dispatcher's onSettled). */
+  asyncSettled(ref: FunctionRef, outcome: 'succeeded' | 'retry' | 'failed' | 'dead'): void {
+    this.#asyncSettled.inc({ function_name: qualifiedName(ref), outcome });
   }
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { commandContext, type GlobalOptions } from '../context.js';
-import { CliError } from '../output.js';
+import { CliError, EXIT_USAGE } from '../output.js';
 import { collect, parsePairs } from '../parse.js';
 
 export function invokeCommand(program: Command): void {
@@ -18,7 +18,9 @@ export function invokeCommand(program: Command): void {
     .option('-d, --data <text>', 'request body (instead of stdin)')
     .option('--content-type <type>', 'Content-Type of the body', 'text/plain')
     .option('-i, --include', 'print the status line and headers before the body')
-    .action(async (name: string, opts: { namespace?: string; method: string; path?: string; header?: string[]; data?: string; contentType: string; include?: boolean }, cmd: Command) => {
+    .option('-a, --async', 'queue the call (durable, retried) and print its id instead of waiting for the reply')
+    .option('--callback-url <url>', 'with --async: where the result is POSTed when the call finishes')
+    .action(async (name: string, opts: { namespace?: string; method: string; path?: string; header?: string[]; data?: string; contentType: string; include?: boolean; async?: boolean; callbackUrl?: string }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const ctx = commandContext(globals);
       const method = opts.method.toUpperCase();
@@ -26,6 +28,15 @@ export function invokeCommand(program: Command): void {
       let body: Buffer | undefined;
       if (hasBody) body = opts.data !== undefined ? Buffer.from(opts.data) : process.stdin.isTTY ? Buffer.alloc(0) : await readAll(process.stdin);
       const headers = { 'content-type': opts.contentType, ...parsePairs(opts.header, '--header') };
+      if (opts.callbackUrl && !opts.async) throw new CliError('--callback-url goes with --async', EXIT_USAGE);
+      if (opts.async) {
+        const id = await ctx.client().invokeAsync(name, { method, path: opts.path, headers, body: (body ?? null) as BodyInit | null, namespace: opts.namespace, ...(opts.callbackUrl ? { callbackUrl: opts.callbackUrl } : {}) });
+        ctx.out.result({ callId: id }, () => {
+          ctx.out.line(id);
+          ctx.out.progress(`Queued. Follow it with \`kss calls show ${id}\`.`);
+        });
+        return;
+      }
       const started = performance.now();
       const res = await ctx.client().invoke(name, { method, path: opts.path, headers, body: (body ?? null) as BodyInit | null, namespace: opts.namespace });
       if (globals.json) {

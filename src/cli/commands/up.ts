@@ -26,6 +26,9 @@ interface UpOptions {
   headersTimeout: string;
   warmPool: string;
   sandbox: string;
+  queueWorkers: string;
+  queue: string;
+  callbackAllow?: string[];
 }
 
 export function upCommand(program: Command): void {
@@ -45,6 +48,9 @@ export function upCommand(program: Command): void {
     .option('--cors-origin <origin>', 'allow browser calls to the admin API from this origin (repeatable)', collect)
     .option('--headers-timeout <seconds>', 'close connections that take longer to send their headers', '10')
     .option('--warm-pool <n>', 'runtime processes kept started per language for fast cold starts (0: off; env KSS_WARM_POOL)', process.env.KSS_WARM_POOL ?? '2')
+    .option('--queue <where>', 'async-call queue: sqlite (in the data dir) or a NATS JetStream URL such as nats://127.0.0.1:4222, for several gateways sharing one queue (env KSS_QUEUE)', process.env.KSS_QUEUE ?? 'sqlite')
+    .option('--queue-workers <n>', 'async calls this gateway runs at once over all functions (0: it only accepts them; env KSS_QUEUE_WORKERS)', process.env.KSS_QUEUE_WORKERS ?? '64')
+    .option('--callback-allow <host>', 'hosts async-call callbacks may reach, e.g. hooks.example.com, *.example.com, 10.0.0.5:8080 (repeatable; default any)', collect)
     .option('--sandbox <mode>', 'replica isolation: auto (as much as this host allows; see `kss doctor`), require (refuse to start without it) or off (env KSS_SANDBOX)', process.env.KSS_SANDBOX ?? 'auto')
     .action(async (opts: UpOptions) => {
       const port = Number(opts.port);
@@ -63,10 +69,12 @@ export function upCommand(program: Command): void {
       if (!(headersTimeout > 0)) throw new CliError('--headers-timeout: a number of seconds', EXIT_USAGE);
       const warmPool = Number(opts.warmPool);
       if (!Number.isInteger(warmPool) || warmPool < 0 || warmPool > 32) throw new CliError('--warm-pool: a whole number from 0 to 32', EXIT_USAGE);
+      const queueWorkers = Number(opts.queueWorkers);
+      if (!Number.isInteger(queueWorkers) || queueWorkers < 0 || queueWorkers > 10_000) throw new CliError('--queue-workers: a whole number from 0 to 10000', EXIT_USAGE);
       if (!['auto', 'require', 'off'].includes(opts.sandbox)) throw new CliError('--sandbox: use auto, require or off', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode });
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue });
       logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');

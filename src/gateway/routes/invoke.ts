@@ -4,7 +4,7 @@
  * the reply streams straight back; nothing is buffered whole.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { KssError, parseQualifiedName } from '../../core/index.js';
+import { KssError, parseQualifiedName, type FunctionRef } from '../../core/index.js';
 import { forwardableRawHeaders } from '../../invoke/index.js';
 import type { GatewayContext } from '../context.js';
 import { writeRawError } from '../errors.js';
@@ -30,20 +30,29 @@ export function splitFunctionUrl(url: string): { name: string; path: string } {
   return { name: decodeURIComponent(rest.slice(0, cut)), path: tail.startsWith('?') ? `/${tail}` : tail };
 }
 
+/**
+ * What every invocation (sync or async) passes before it runs: the function exists, the
+ * caller may invoke it (`kss.auth: token`), and its rate limits allow one more.
+ */
+export function admitInvocation(ctx: GatewayContext, request: FastifyRequest, name: string): FunctionRef {
+  // A namespace in `?namespace=` applies only when the name has none of its own.
+  const ref = parseQualifiedName(name, name.includes('.') ? undefined : namespaceParam(request.query));
+  const fn = ctx.service.lookup(ref);
+  if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
+  const { policy } = fn;
+  if (policy.auth === 'token') requireScope(request.principal, 'invoke');
+  const fnKey = `fn:${ref.namespace}/${ref.name}|`;
+  if (policy.rate) ctx.limiter.take(fnKey, policy.rate, `function "${ref.name}"`);
+  if (policy.clientRate) ctx.limiter.take(`${fnKey}${request.principal?.id ?? `ip:${request.ip}`}`, policy.clientRate, `each client of function "${ref.name}"`);
+  return ref;
+}
+
 /** Builds a hijacking handler that invokes the function named in the URL. */
 export function invokeHandler(ctx: GatewayContext, split: (url: string) => { name: string; path: string }) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const raw = request.raw;
     const { name, path } = split(raw.url ?? '/');
-    // A namespace in `?namespace=` applies only when the name has none of its own.
-    const ref = parseQualifiedName(name, name.includes('.') ? undefined : namespaceParam(request.query));
-    const fn = ctx.service.lookup(ref);
-    if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
-    const { policy } = fn;
-    if (policy.auth === 'token') requireScope(request.principal, 'invoke');
-    const fnKey = `fn:${ref.namespace}/${ref.name}|`;
-    if (policy.rate) ctx.limiter.take(fnKey, policy.rate, `function "${ref.name}"`);
-    if (policy.clientRate) ctx.limiter.take(`${fnKey}${request.principal?.id ?? `ip:${request.ip}`}`, policy.clientRate, `each client of function "${ref.name}"`);
+    const ref = admitInvocation(ctx, request, name);
     const lengthHeader = raw.headers['content-length'];
     const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (contentLength !== undefined && !Number.isSafeInteger(contentLength)) throw new KssError('KSS_BAD_REQUEST', 'Content-Length is not a number');
