@@ -147,6 +147,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     clock,
     globalConcurrency: options.queueConcurrency,
     onSettled: (call, outcome) => metrics.asyncSettled(call, outcome),
+    maxTimeoutSeconds: () => Math.max(1, ...[...service.specs()].map((spec) => spec.timeout)),
     ...(options.random ? { random: options.random } : {}),
   });
   const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });

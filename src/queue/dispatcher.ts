@@ -40,16 +40,20 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Callback retries: attempts in all and the backoff (default 10, 500 ms → 60 s). */
   callbackRetry?: RetryPolicy;
+  /** The longest timeout of any deployed function, in seconds (leases outlast it; default 60). */
+  maxTimeoutSeconds?: () => number;
   /** Observes every settled attempt (metrics). */
   onSettled?: (call: CallRecord, outcome: 'succeeded' | 'retry' | 'failed' | 'dead') => void;
 }
 
 /**
- * How long a running call is leased. Longer than any sane function timeout, so a live
- * attempt is never leased twice; only matters when a gateway dies mid-attempt with a
- * shared (JetStream) queue — the SQLite queue requeues its running calls on open.
+ * A running call is leased for its function's timeout plus this margin: a live attempt
+ * always ends (the invoke path enforces the timeout) before its lease does, so it is
+ * never run twice at once; a gateway that died mid-attempt gives its calls back after
+ * about that long. Only matters with a shared (JetStream) queue: the SQLite queue
+ * requeues its running calls when it is opened.
  */
-export const LEASE_MS = 10 * 60_000;
+export const LEASE_MARGIN_MS = 15_000;
 
 export class Dispatcher {
   readonly #o: DispatcherOptions;
@@ -119,7 +123,7 @@ export class Dispatcher {
     if (free <= 0) return false;
     const now = this.#clock.now();
     const taken = new Map<string, number>();
-    const calls = await this.#o.queue.lease(free, now, LEASE_MS, (call) => {
+    const calls = await this.#o.queue.lease(free, now, this.#leaseMs(), (call) => {
       const k = `${call.namespace}/${call.name}`;
       const limit = this.#o.policy(call.namespace, call.name)?.concurrency ?? 1;
       const busy = (this.#perFunction.get(k) ?? 0) + (taken.get(k) ?? 0);
@@ -129,6 +133,11 @@ export class Dispatcher {
     });
     for (const call of calls) this.#track(this.#attempt(call));
     return calls.length > 0;
+  }
+
+  /** The lease of this round: the longest timeout among the functions with queued calls would do; all functions' is simpler and safe. */
+  #leaseMs(): number {
+    return (this.#o.maxTimeoutSeconds?.() ?? 60) * 1000 + LEASE_MARGIN_MS;
   }
 
   #track(p: Promise<void>): void {
