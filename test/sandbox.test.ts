@@ -201,6 +201,9 @@ describe('limits', { skip }, () => {
     assert.ok(hogStatus.instances![0]!.restarts >= 1);
     await eventually(async () => (await p.client.getFunction('hog')).availableReplicas === 1, 15_000, 'the hog restarted');
     assert.equal(await (await fetch(`${p.url}/function/hog`)).text(), 'fine');
+    // The same event is in the function's logs.
+    const logs = await (await p.api('/system/logs?name=hog')).text();
+    assert.ok(logs.split('\n').some((l) => l.includes('"stream":"event"') && l.includes('OOMKilled at')), 'an OOMKilled event in the logs');
   });
 
   test('a fork bomb stops at the pids limit; the host and the neighbour are unaffected', async () => {

@@ -156,6 +156,19 @@ export class KssClient {
     return this.#json('POST', `/api/v1/calls/${encodeURIComponent(id)}/replay`);
   }
 
+  /** A function's logs as an NDJSON stream (`/system/logs`); with `follow` it stays open. */
+  async logs(name: string, options: { namespace?: string; instance?: string; tail?: number; since?: string; follow?: boolean; signal?: AbortSignal } = {}): Promise<Response> {
+    const q = new URLSearchParams({ name });
+    if (options.namespace) q.set('namespace', options.namespace);
+    if (options.instance) q.set('instance', options.instance);
+    if (options.tail !== undefined) q.set('tail', String(options.tail));
+    if (options.since) q.set('since', options.since);
+    if (options.follow) q.set('follow', 'true');
+    const res = await this.#send('GET', `/system/logs?${q}`, null, {}, options.signal);
+    if (!res.ok) throw await toApiError(res);
+    return res;
+  }
+
   /** Scales a function by hand (OpenFaaS `/system/scale-function`); the autoscaler leaves it there until {@link autoscale}. */
   async scale(name: string, replicas: number, namespace?: string): Promise<void> {
     await this.#request('POST', `/system/scale-function/${encodeURIComponent(name)}${nsQuery(namespace)}`, { serviceName: name, namespace: namespace ?? '', replicas });
@@ -243,11 +256,11 @@ export class KssClient {
     return res;
   }
 
-  async #send(method: string, path: string, body: BodyInit | null, extraHeaders?: Record<string, string>): Promise<Response> {
+  async #send(method: string, path: string, body: BodyInit | null, extraHeaders?: Record<string, string>, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { ...extraHeaders };
     if (this.#authorization && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers.authorization = this.#authorization;
     try {
-      return await this.#fetch(`${this.gateway}${path}`, { method, body, headers, ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) } as RequestInit);
+      return await this.#fetch(`${this.gateway}${path}`, { method, body, headers, ...(signal ? { signal } : {}), ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) } as RequestInit);
     } catch (err) {
       const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }).cause;
       const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;

@@ -7,6 +7,7 @@ import type { RateLimiter } from './limits/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { SecretService } from '../secrets/index.js';
 import type { AsyncCalls } from '../queue/index.js';
+import type { LogStore } from '../logs/index.js';
 
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
@@ -29,4 +30,6 @@ export interface GatewayContext {
   calls?: AsyncCalls;
   /** Largest body of an asynchronous call (it is stored whole). */
   maxAsyncBodyBytes: number;
+  /** Function logs (`/system/logs`); the route is absent without it. */
+  logs?: LogStore;
 }

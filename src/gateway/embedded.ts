@@ -21,6 +21,7 @@ import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 import { Autoscaler } from '../scaler/index.js';
 import { openSecretStore, SecretService, type SecretStore } from '../secrets/index.js';
 import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
+import { LogStore } from '../logs/index.js';
 import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
 import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
 import { pythonInterpreter } from '../build/python-interpreter.js';
@@ -60,6 +61,8 @@ export interface EmbeddedOptions {
   callbackAllow?: string[];
   /** Async calls running at once over all functions (default 64; 0: this gateway only accepts calls, others run them). */
   queueConcurrency?: number;
+  /** Size of one function log file before it rotates (default 1 MiB; two files are kept). */
+  logFileBytes?: number;
   /** Dispatcher randomness (backoff jitter); tests pin it. */
   random?: () => number;
 }
@@ -115,7 +118,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
   const poolSize = options.warmPool ?? 2;
   const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
-  const provider = new LocalProvider({ artifacts: builds, logger: logger.child({ component: 'local' }), clock, replica: options.replica, pool, ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) });
+  const logs = new LogStore({ dir: join(dataDir, 'logs'), clock, ...(options.logFileBytes ? { maxBytes: options.logFileBytes } : {}) });
+  const provider = new LocalProvider({
+    artifacts: builds,
+    logger: logger.child({ component: 'local' }),
+    clock,
+    replica: options.replica,
+    pool,
+    ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}),
+    onLog: (ref, instance, stream, text) => logs.append(ref, instance, stream, text),
+  });
   const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets });
   const secretService = new SecretService({ store: secrets, usedBy: (ns, name) => service.functionsUsingSecret(ns, name), logger: logger.child({ component: 'secrets' }) });
   const invoker = new Invoker({
@@ -168,6 +180,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     metrics,
     secrets: secretService,
     calls,
+    logs,
     maxAsyncBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     clientRate: options.clientRate,
     maxCodeBytes,
@@ -216,6 +229,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
         await queue.close();
         await invoker.close();
         await provider.close();
+        logs.close();
         store.close();
       })()),
   };

@@ -16,6 +16,7 @@ import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { asyncInvokeRoutes, callRoutes } from './routes/async-invoke.js';
+import { systemLogRoutes } from './routes/system-logs.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
 import { systemSecretRoutes } from './routes/system-secrets.js';
 
@@ -102,6 +103,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     apiFunctionRoutes(scope, options);
     adminRoutes(scope, options);
     callRoutes(scope, options);
+    systemLogRoutes(scope, options);
   });
 
   // Data path: bodies are not parsed; the invoke handler streams them.

@@ -42,6 +42,8 @@ export interface LocalProviderOptions {
   pool?: WarmPool;
   /** Sandboxes replicas (namespaces, uid, cgroups); without it they are plain child processes. */
   isolation?: ReplicaIsolation;
+  /** Receives every replica's output lines and events (the function logs). */
+  onLog?: (ref: FunctionRef, instance: string, stream: 'stdout' | 'stderr' | 'event', text: string) => void;
 }
 
 interface Generation {
@@ -71,6 +73,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   readonly #replicaOptions: ReplicaOptions;
   readonly #pool: WarmPool | undefined;
   readonly #isolation: ReplicaIsolation | undefined;
+  readonly #onLog: LocalProviderOptions['onLog'];
   #closed = false;
 
   constructor(options: LocalProviderOptions) {
@@ -81,6 +84,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     this.#replicaOptions = { ...DEFAULT_REPLICA_OPTIONS, ...options.replica };
     this.#pool = options.pool;
     this.#isolation = options.isolation;
+    this.#onLog = options.onLog;
   }
 
   /** Runtimes this provider can start. */
@@ -202,6 +206,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
       onChange: () => this.#refresh(runner),
       pool: this.#pool,
       ...(this.#isolation ? { isolation: this.#isolation } : {}),
+      ...(this.#onLog ? { onLog: (instance: string, stream: 'stdout' | 'stderr' | 'event', text: string) => this.#onLog!(runner.ref, instance, stream, text) } : {}),
     });
   }
 

@@ -45,6 +45,9 @@ export const DEFAULT_REPLICA_OPTIONS: ReplicaOptions = {
 /** Environment variables an interpreter reads at start-up (Node's and Python's). */
 const STARTUP_ENV = /^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|UV_THREADPOOL_SIZE|PYTHON[A-Z_]*)$/;
 
+/** Where a replica's output and events go: `(instance, stream, text)`. */
+export type ReplicaLogSink = (instance: string, stream: 'stdout' | 'stderr' | 'event', text: string) => void;
+
 export class Replica {
   readonly id: string;
   #state: ReplicaInfo['state'] = 'starting';
@@ -65,6 +68,7 @@ export class Replica {
   readonly #onChange: () => void;
   readonly #pool: WarmPool | undefined;
   readonly #isolation: ReplicaIsolation | undefined;
+  readonly #onLog: ReplicaLogSink | undefined;
   /** The sandbox of the current process, when isolated. */
   #isolated: IsolatedStart | undefined;
   #cpuSample: { at: number; cpuSeconds: number } | undefined;
@@ -79,7 +83,10 @@ export class Replica {
     onChange: () => void;
     pool?: WarmPool;
     isolation?: ReplicaIsolation;
+    /** Every line the replica writes, and the platform's events about it (the function's logs). */
+    onLog?: ReplicaLogSink;
   }) {
+    this.#onLog = args.onLog;
     this.#pool = args.pool;
     this.#isolation = args.isolation;
     this.#spec = args.spec;
@@ -292,7 +299,10 @@ export class Replica {
     child.stdin?.on('error', () => {});
     for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
       if (!stream) continue;
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.#logger.info({ stream: name }, line));
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        this.#logger.debug({ stream: name }, line);
+        this.#onLog?.(this.id, name, line);
+      });
     }
 
     let exitedReason: string | undefined;
@@ -307,6 +317,7 @@ export class Replica {
       if (signalled || (await Promise.race([probeReady(this.#port, this.#options.host), signal.then(() => true)]))) {
         if (exitedReason === undefined && !this.#stopping) {
           if (child.pid !== undefined) this.#isolated?.settle(child.pid);
+          this.#onLog?.(this.id, 'event', `ready on ${this.origin}${pooled ? ' (from the warm pool)' : ''}${this.#isolated ? ', sandboxed' : ''}`);
           this.#setState('ready');
           becameReady = true;
         }
@@ -324,6 +335,7 @@ export class Replica {
       exit = `OOMKilled at ${new Date(this.#clock.now()).toISOString()} (over its memory limit of ${this.#spec.limits?.memory ?? 'the pool default'})`;
     }
     this.#isolated?.release();
+    this.#onLog?.(this.id, 'event', this.#stopping ? `stopped (${exit})` : `${exit.startsWith('OOMKilled') ? exit : `crashed: ${exit}`}; restarting with backoff`);
     // Exit 2 (bad environment) and 3 (the handler does not load) are the function's own fault, pooled or not.
     const usersFault = child.exitCode === 2 || child.exitCode === 3;
     return { exit, pooledNeverReady: pooled !== undefined && !becameReady && !this.#stopping && !usersFault };
