@@ -55,3 +55,20 @@ test('cold starts are counted with their wait', async () => {
   assert.equal(value(text, 'function_cold_starts_total', { function_name: 'counted.openfaas-fn' }), 1);
   assert.equal(value(text, 'gateway_cold_start_wait_seconds_count', { function_name: 'counted.openfaas-fn' }), 1);
 });
+
+test('cost: busy seconds and GB-seconds per function, in the status API and the metrics', async () => {
+  await deployFunction(p.client, 'priced', { 'handler.js': "module.exports = async () => { await new Promise((r) => setTimeout(r, 50)); return 'ok'; };" }, { limits: { memory: '256Mi' } });
+  for (let i = 0; i < 4; i++) await (await fetch(`${p.url}/function/priced`)).text();
+  const { cost } = await p.client.getFunction('priced');
+  assert.equal(cost.invocations, 4);
+  assert.ok(cost.busySeconds >= 0.2 && cost.busySeconds < 2, `busy ${cost.busySeconds}`);
+  assert.equal(cost.memoryGiB, 0.25);
+  assert.ok(Math.abs(cost.gbSeconds - cost.busySeconds * 0.25) < 1e-9);
+  const text = await (await fetch(`${p.url}/metrics`)).text();
+  const gb = Number(/^function_gibibyte_seconds_total\{function_name="priced\.openfaas-fn"\} ([\d.e-]+)$/m.exec(text)?.[1]);
+  assert.ok(Math.abs(gb - cost.gbSeconds) < 1e-6, `metric ${gb} vs status ${cost.gbSeconds}`);
+  assert.match(text, /^function_busy_seconds_total\{function_name="priced\.openfaas-fn"\} /m);
+  // Without a memory limit a function is counted at 128 MiB.
+  const unpriced = (await p.client.getFunction((await p.client.listFunctions())[0]!.name)).cost;
+  assert.equal(typeof unpriced.gbSeconds, 'number');
+});

@@ -4,6 +4,7 @@
  */
 import type { FunctionSpec } from './function-spec.js';
 import type { ReplicaInfo } from './provider.js';
+import { costOf, type FunctionCost } from './cost.js';
 
 /** OpenFaaS `FunctionUsage`. */
 export interface FunctionUsage {
@@ -25,6 +26,8 @@ export interface FunctionStatus extends Omit<FunctionSpec, 'service'> {
   // Kube-Serverless additions
   updatedAt: string;
   coldStarts: number;
+  /** Invocations, busy seconds and GB-seconds since the gateway started (see core/cost.ts). */
+  cost: FunctionCost;
   instances?: ReplicaInfo[];
 }
 
@@ -33,7 +36,7 @@ export function toFunctionStatus(
   spec: FunctionSpec,
   meta: { createdAt: string; updatedAt: string },
   live: { replicas: number; availableReplicas: number; instances?: ReplicaInfo[] },
-  stats: { invocationCount: number; coldStarts: number },
+  stats: { invocationCount: number; coldStarts: number; busySeconds?: number },
 ): FunctionStatus {
   const { service, ...rest } = spec;
   const status: FunctionStatus = {
@@ -45,6 +48,7 @@ export function toFunctionStatus(
     createdAt: meta.createdAt,
     updatedAt: meta.updatedAt,
     coldStarts: stats.coldStarts,
+    cost: costOf(spec, stats.invocationCount, stats.busySeconds ?? 0),
   };
   if (live.instances) {
     status.instances = live.instances;

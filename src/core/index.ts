@@ -10,3 +10,4 @@ export * from './fake-clock.js';
 export * from './admin-types.js';
 export * from './secrets.js';
 export * from './quantity.js';
+export * from './cost.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock, Rate } from '../core/index.js';
+import type { Clock, Provider, Rate } from '../core/index.js';
 import type { Invoker } from '../invoke/index.js';
 import type { FunctionService } from '../service/index.js';
 import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
@@ -12,6 +12,8 @@ import type { LogStore } from '../logs/index.js';
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
   service: FunctionService;
+  /** Read-only uses only (service discovery); changes go through the service. */
+  provider: Provider;
   invoker: Invoker;
   logger: Logger;
   clock: Clock;

@@ -6,7 +6,7 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { KssError, systemClock, type Clock, type Rate } from '../core/index.js';
+import { costOf, KssError, systemClock, type Clock, type Rate } from '../core/index.js';
 import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
 import { GatewayMetrics } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
@@ -146,7 +146,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const autoscaler = new Autoscaler({ provider, stats, functions: () => service.specs(), logger: logger.child({ component: 'autoscaler' }), clock, tickMs: options.autoscaler?.tickMs, windows: options.autoscaler?.windows });
   service.useAutoscaler(autoscaler);
   const queue = await openQueue(options.queue, dataDir, logger);
-  const metrics = new GatewayMetrics({ provider, functions: () => service.specs(), queueDepth: () => queue.depth() });
+  const metrics = new GatewayMetrics({
+    provider,
+    functions: () => service.specs(),
+    queueDepth: () => queue.depth(),
+    costs: () => [...service.specs()].map((spec) => {
+      const ref = { name: spec.service, namespace: spec.namespace };
+      const s = stats.get(ref);
+      return { ref, cost: costOf(spec, s.invocationCount, s.busySeconds) };
+    }),
+  });
   const dispatcher = new Dispatcher({
     queue,
     invoke: (call) => runCall(invoker, call),
@@ -170,6 +179,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   });
   const app = createGateway({
     service,
+    provider,
     invoker,
     logger,
     clock,

@@ -25,6 +25,8 @@ export interface FunctionCounters {
   coldStarts: number;
   /** When the last request started (epoch ms), 0 if none yet. */
   lastRequestAt: number;
+  /** Seconds spent answering requests, summed (the base of the cost figures). */
+  busySeconds: number;
 }
 
 interface Entry extends FunctionCounters {
@@ -57,11 +59,12 @@ export class InvocationStats implements InvokeObserver {
     e.lastRequestAt = now;
   }
 
-  finished(ref: FunctionRef): void {
+  finished(ref: FunctionRef, _status?: number, seconds = 0): void {
     const e = this.#entry(ref);
     this.#accumulate(e, this.#clock.now());
     e.inFlight--;
     e.invocationCount++;
+    e.busySeconds += seconds;
   }
 
   coldStart(ref: FunctionRef): void {
@@ -70,7 +73,9 @@ export class InvocationStats implements InvokeObserver {
 
   get(ref: FunctionRef): FunctionCounters {
     const e = this.#entries.get(key(ref));
-    return e ? { invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt } : { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0 };
+    return e
+      ? { invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt, busySeconds: e.busySeconds }
+      : { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0, busySeconds: 0 };
   }
 
   /**
@@ -85,7 +90,7 @@ export class InvocationStats implements InvokeObserver {
     const concurrency = span > 0 ? e.area / span : e.inFlight;
     e.area = 0;
     e.sampledAt = now;
-    return { concurrency, invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt };
+    return { concurrency, invocationCount: e.invocationCount, inFlight: e.inFlight, coldStarts: e.coldStarts, lastRequestAt: e.lastRequestAt, busySeconds: e.busySeconds };
   }
 
   /** Forgets a removed function, so a new one with the same name starts from zero. */
@@ -103,7 +108,7 @@ export class InvocationStats implements InvokeObserver {
     let e = this.#entries.get(k);
     if (!e) {
       const now = this.#clock.now();
-      this.#entries.set(k, (e = { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0, area: 0, areaAt: now, sampledAt: now }));
+      this.#entries.set(k, (e = { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0, busySeconds: 0, area: 0, areaAt: now, sampledAt: now }));
     }
     return e;
   }

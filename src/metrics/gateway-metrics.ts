@@ -11,7 +11,7 @@
  * the per-function gauges are read from the provider when Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { qualifiedName, scaleSettings, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
+import { qualifiedName, scaleSettings, type FunctionCost, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
 import type { InvokeObserver } from '../invoke/index.js';
 
 /** Seconds buckets from 1 ms to 60 s: function durations and cold-start waits. */
@@ -43,6 +43,8 @@ export class GatewayMetrics implements InvokeObserver {
     functions: () => Iterable<FunctionSpec>;
     /** Async calls queued and running per function, and the age of the oldest (the queue's `depth`). */
     queueDepth?: () => Promise<Array<{ namespace: string; name: string; queued: number; running: number; oldestMs?: number }>>;
+    /** Cost figures per function (read at scrape time). */
+    costs?: () => Array<{ ref: FunctionRef; cost: FunctionCost }>;
   }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -56,6 +58,29 @@ export class GatewayMetrics implements InvokeObserver {
     this.#deployments = new Counter({ name: 'function_deployments_total', help: 'Deploys and updates of functions', labelNames: ['function_name'], registers });
 
     this.#asyncSettled = new Counter({ name: 'function_async_calls_total', help: 'Async call attempts settled, by outcome (succeeded, retry, failed, dead)', labelNames: ['function_name', 'outcome'], registers });
+    const costs = options.costs;
+    if (costs) {
+      new Counter({
+        name: 'function_gibibyte_seconds_total',
+        help: 'Seconds spent answering requests times the memory limit in GiB (128 MiB when unset), since the gateway started',
+        labelNames: ['function_name'],
+        registers,
+        collect() {
+          this.reset();
+          for (const { ref, cost } of costs()) this.inc({ function_name: qualifiedName(ref) }, cost.gbSeconds);
+        },
+      });
+      new Counter({
+        name: 'function_busy_seconds_total',
+        help: 'Seconds spent answering requests, summed, since the gateway started',
+        labelNames: ['function_name'],
+        registers,
+        collect() {
+          this.reset();
+          for (const { ref, cost } of costs()) this.inc({ function_name: qualifiedName(ref) }, cost.busySeconds);
+        },
+      });
+    }
     const queueDepth = options.queueDepth;
     if (queueDepth) {
       new Gauge({

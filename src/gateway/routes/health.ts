@@ -10,4 +10,20 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     return reply.type(contentType).send(body);
   });
   app.get('/system/info', { config: { auth: 'read' } }, async () => ctx.service.info());
+  // Prometheus HTTP service discovery (http_sd_configs): every ready replica's own /metrics,
+  // labelled like the gateway's series, so one scrape job finds them all as they come and go.
+  // Public like /metrics: it holds loopback addresses and function names, nothing else.
+  app.get('/api/v1/metrics/targets', { config: { auth: 'public' } }, async () => {
+    const groups = [];
+    for (const s of await ctx.provider.list()) {
+      for (const i of s.instances) {
+        if (i.state !== 'ready' || !i.origin) continue;
+        groups.push({
+          targets: [new URL(i.origin).host],
+          labels: { function_name: `${s.ref.name}.${s.ref.namespace}`, namespace: s.ref.namespace, instance_id: i.id, __metrics_path__: '/metrics' },
+        });
+      }
+    }
+    return groups;
+  });
 }
