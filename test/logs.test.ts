@@ -58,6 +58,7 @@ test('lines from two replicas interleave, each with the instance that wrote it; 
   assert.ok(lines.some((l) => l.stream === 'stderr' && l.text === 'trouble 7'));
   const ready = lines.filter((l) => l.stream === 'event' && l.text.startsWith('ready on http://127.0.0.1:'));
   assert.equal(new Set(ready.map((l) => l.instance)).size, 2, 'a ready event per replica');
+  assert.ok(lines.some((l) => l.stream === 'event' && l.instance === 'gateway' && /^deployed \(node, code sha256:/.test(l.text)), 'the deploy is in the stream');
 });
 
 test('tail, instance and since filter; follow delivers a line written after the request started', async () => {
@@ -93,6 +94,18 @@ test('rotation keeps each function\'s logs near the configured size', async () =
   assert.ok(total <= 2 * 8192 + 1024, `${total} bytes kept`);
   const kept = await logs('name=chatty');
   assert.ok(!kept.some((l) => l.text.startsWith('served 0 ')), 'the oldest lines are gone');
+});
+
+test('scaling by hand and by the autoscaler shows up as events', async () => {
+  await deployFunction(p.client, 'scaly', { 'handler.js': CHATTY }, { labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' } });
+  await p.client.scale('scaly', 0);
+  await p.client.autoscale('scaly');
+  await eventually(async () => (await p.client.getFunction('scaly')).instances!.length === 0, 10_000, 'zero replicas');
+  assert.equal(await (await fetch(`${p.url}/function/scaly?n=1`)).text(), 'ok');
+  const events = (await logs('name=scaly')).filter((l) => l.stream === 'event').map((l) => `${l.instance === 'gateway' ? 'gateway' : 'replica'}: ${l.text}`);
+  assert.ok(events.some((e) => /^gateway: scaled by hand to 0 replica/.test(e)), events.join('\n'));
+  assert.ok(events.some((e) => /^gateway: autoscaler: 0 → 1 replica\(s\) \(a request arrived at zero replicas\)/.test(e)), events.join('\n'));
+  assert.ok(events.some((e) => /^replica: stopped/.test(e)), events.join('\n'));
 });
 
 test('bad input: no name, unknown function, bad tail and since, no credentials', async () => {

@@ -61,6 +61,8 @@ export interface EmbeddedOptions {
   callbackAllow?: string[];
   /** Async calls running at once over all functions (default 64; 0: this gateway only accepts calls, others run them). */
   queueConcurrency?: number;
+  /** Count invocations in the Prometheus metrics (default true; false is for the overhead bench). */
+  metrics?: boolean;
   /** Size of one function log file before it rotates (default 1 MiB; two files are kept). */
   logFileBytes?: number;
   /** Dispatcher randomness (backoff jitter); tests pin it. */
@@ -136,14 +138,25 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
       const fn = service.lookup(ref);
       return fn && { timeoutSeconds: fn.spec.timeout, maxInflight: Number.isFinite(fn.scale.maxInflight) ? fn.scale.maxInflight : undefined, maxReplicas: fn.scale.max };
     },
-    observer: combineObservers(stats, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
+    // `metrics: false` (kss up --no-metrics) takes the Prometheus counters off the invoke path, for
+    // measuring what they cost (npm run bench -- metrics); the status counters stay.
+    observer: options.metrics === false ? stats : combineObservers(stats, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxColdWaiters: options.maxColdWaiters,
     activate: (ref) => autoscaler.activate(ref),
   });
-  const autoscaler = new Autoscaler({ provider, stats, functions: () => service.specs(), logger: logger.child({ component: 'autoscaler' }), clock, tickMs: options.autoscaler?.tickMs, windows: options.autoscaler?.windows });
+  const autoscaler = new Autoscaler({
+    provider,
+    stats,
+    functions: () => service.specs(),
+    logger: logger.child({ component: 'autoscaler' }),
+    clock,
+    tickMs: options.autoscaler?.tickMs,
+    windows: options.autoscaler?.windows,
+    onScale: (ref, from, to, reason) => logs.append(ref, 'gateway', 'event', `autoscaler: ${from} → ${to} replica(s) (${reason})`),
+  });
   service.useAutoscaler(autoscaler);
   const queue = await openQueue(options.queue, dataDir, logger);
   const metrics = new GatewayMetrics({
@@ -172,7 +185,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     ...(options.random ? { random: options.random } : {}),
   });
   const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });
-  service.onFunctionChanged((ref, change) => {
+  service.onFunctionChanged((ref, change, detail) => {
+    // Platform events go into the function's own log stream (`kss logs NAME`).
+    if (detail) logs.append(ref, 'gateway', 'event', detail);
+    if (change === 'scaled') return;
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
     else metrics.forget(ref);

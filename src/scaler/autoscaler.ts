@@ -24,6 +24,8 @@ export interface AutoscalerOptions {
   tickMs?: number;
   /** Stable and panic windows (default 60 s / 6 s). */
   windows?: { stableMs: number; panicMs: number };
+  /** Told of every scaling decision it carries out (the function's log stream). */
+  onScale?: (ref: FunctionRef, from: number, to: number, reason: string) => void;
 }
 
 interface FunctionState {
@@ -40,6 +42,7 @@ export class Autoscaler {
   readonly #stats: InvocationStats;
   readonly #functions: () => Iterable<FunctionSpec>;
   readonly #logger: Logger;
+  readonly #onScale: AutoscalerOptions['onScale'];
   readonly #clock: Clock;
   readonly #tickMs: number;
   readonly #windows: { stableMs: number; panicMs: number };
@@ -53,6 +56,7 @@ export class Autoscaler {
     this.#stats = options.stats;
     this.#functions = options.functions;
     this.#logger = options.logger;
+    this.#onScale = options.onScale;
     this.#clock = options.clock ?? systemClock;
     this.#tickMs = options.tickMs ?? DEFAULT_TICK_MS;
     this.#windows = options.windows ?? { stableMs: STABLE_WINDOW_MS, panicMs: PANIC_WINDOW_MS };
@@ -101,6 +105,7 @@ export class Autoscaler {
         state.panicUntil = decision.panicUntil;
         if (decision.desired !== live.replicas) {
           this.#logger.info({ function: qualifiedName(ref), from: live.replicas, to: decision.desired, reason: decision.reason }, 'scaling');
+          this.#onScale?.(ref, live.replicas, decision.desired, decision.reason);
           await this.#provider.scale(ref, decision.desired);
         }
       }
@@ -124,6 +129,7 @@ export class Autoscaler {
         const live = await this.#provider.get(ref);
         if (live && live.replicas === 0) {
           this.#logger.info({ function: qualifiedName(ref) }, 'scaling from zero');
+          this.#onScale?.(ref, 0, 1, 'a request arrived at zero replicas');
           await this.#provider.scale(ref, 1);
         }
       })().finally(() => this.#activating.delete(k));

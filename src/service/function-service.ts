@@ -53,6 +53,9 @@ export interface SystemInfo {
   arch: string;
 }
 
+/** What happened to a function, for listeners (metrics, rate limits, the log stream). */
+export type FunctionChange = 'deployed' | 'removed' | 'scaled';
+
 export class FunctionService {
   readonly #store: FunctionStore;
   readonly #provider: Provider;
@@ -66,7 +69,7 @@ export class FunctionService {
   readonly #deploying = new Map<string, FunctionSpec>();
   readonly #secrets: SecretSource | undefined;
   readonly #mutex = new KeyedMutex();
-  readonly #listeners = new Set<(ref: FunctionRef, change: 'deployed' | 'removed') => void>();
+  readonly #listeners = new Set<(ref: FunctionRef, change: FunctionChange, detail?: string) => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
 
   constructor(options: FunctionServiceOptions) {
@@ -131,6 +134,7 @@ export class FunctionService {
     this.#scaling?.pin(ref, replicas);
     await this.#provider.scale(ref, replicas);
     this.#logger.info({ function: qualifiedName(ref), replicas }, 'scaled by hand');
+    this.#changed(ref, 'scaled', `scaled by hand to ${replicas} replica(s); kept there until \`kss scale ${ref.name} --auto\``);
   }
 
   /** Hands a manually scaled function back to the autoscaler. */
@@ -149,12 +153,12 @@ export class FunctionService {
   }
 
   /** Registers a listener for deployed, updated and removed functions (rate-limit buckets, metrics). */
-  onFunctionChanged(listener: (ref: FunctionRef, change: 'deployed' | 'removed') => void): void {
+  onFunctionChanged(listener: (ref: FunctionRef, change: FunctionChange, detail?: string) => void): void {
     this.#listeners.add(listener);
   }
 
-  #changed(ref: FunctionRef, change: 'deployed' | 'removed'): void {
-    for (const l of this.#listeners) l(ref, change);
+  #changed(ref: FunctionRef, change: FunctionChange, detail?: string): void {
+    for (const l of this.#listeners) l(ref, change, detail);
   }
 
   /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. */
@@ -177,7 +181,7 @@ export class FunctionService {
         throw err;
       }
       this.#remember(spec);
-      this.#changed(ref, 'deployed');
+      this.#changed(ref, 'deployed', `deployed (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})`);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
     }));
@@ -195,7 +199,7 @@ export class FunctionService {
       await this.#provider.update(spec);
       const stored = await this.#store.update(spec);
       this.#remember(spec);
-      this.#changed(ref, 'deployed');
+      this.#changed(ref, 'deployed', `updated (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}); replicas roll over`);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
     }));
@@ -241,7 +245,7 @@ export class FunctionService {
     return this.#mutex.run(key(ref), async () => {
       if (!(await this.#store.delete(ref))) throw notFound(ref);
       this.#specs.delete(key(ref));
-      this.#changed(ref, 'removed');
+      this.#changed(ref, 'removed', 'removed');
       this.#stats.forget(ref);
       await this.#provider.remove(ref);
       this.#logger.info({ function: qualifiedName(ref) }, 'function removed');
