@@ -12,11 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
 import { DEFAULT_LAUNCHERS } from '../src/providers/local/runtime-launchers.js';
-import { adminFetch, machine, percentile, until, writeResultsFile } from './lib/bench-common.js';
+import { adminFetch, machine, percentile, until, uploadFunction, writeResultsFile } from './lib/bench-common.js';
 import { startGatewayProcess } from './lib/gateway-process.js';
 import { findLoadGenerator } from './lib/loadgen.js';
 
@@ -44,11 +43,7 @@ interface Row {
 
 async function measure(client: KssClient, url: string, runtime: string, pool: boolean): Promise<Row> {
   const name = `cold-${runtime}`;
-  const dir = mkdtempSync(join(tmpdir(), 'kss-cold-'));
-  const { writeFileSync } = await import('node:fs');
-  for (const [f, c] of Object.entries(FUNCTIONS[runtime]!)) writeFileSync(join(dir, f), c);
-  const { digest } = await client.uploadCode(await packDirectory(dir));
-  rmSync(dir, { recursive: true, force: true });
+  const digest = await uploadFunction(client, FUNCTIONS[runtime]!);
   // Zero allowed but the autoscaler idle timer far away: the bench decides when it is at zero.
   await client.deploy({ service: name, runtime, code: digest, labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h', 'com.openfaas.scale.max': '1' } });
   await client.waitReady(name, { timeoutMs: 60_000 });

@@ -5,14 +5,13 @@
  * measured twice, alternating, to average out the machine's drift.
  * Target: metrics cost ≤ 3% of throughput.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
-import { adminFetch, machine, validateLoad, writeResultsFile } from './lib/bench-common.js';
+import { adminFetch, machine, uploadFunction, validateLoad, writeResultsFile } from './lib/bench-common.js';
 import { startGatewayProcess } from './lib/gateway-process.js';
 import { findLoadGenerator, runLoad } from './lib/loadgen.js';
 
@@ -28,10 +27,7 @@ async function measure(metrics: boolean, connections: number): Promise<number> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'kss-bench-metrics-wrk-'));
   try {
     const client = new KssClient({ gateway: gw.url, fetch: adminFetch(dataDir) });
-    const dir = mkdtempSync(join(tmpdir(), 'kss-m-fn-'));
-    writeFileSync(join(dir, 'handler.js'), "module.exports = async () => 'ok';");
-    const { digest } = await client.uploadCode(await packDirectory(dir));
-    rmSync(dir, { recursive: true, force: true });
+    const digest = await uploadFunction(client, { 'handler.js': "module.exports = async () => 'ok';" });
     await client.deploy({ service: 'm', runtime: 'node', code: digest, labels: { 'com.openfaas.scale.max': '1' } });
     await client.waitReady('m', { timeoutMs: 60_000 });
     const url = `${gw.url}/function/m`;

@@ -7,15 +7,14 @@
  * Backends: `sqlite` always; `jetstream` when NATS answers on 127.0.0.1:4222 and this
  * build has the backend (`kss up --queue nats://…`).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
-import { adminFetch, machine, validateLoad, writeResultsFile } from './lib/bench-common.js';
+import { adminFetch, machine, uploadFunction, validateLoad, writeResultsFile } from './lib/bench-common.js';
 import { startGatewayProcess } from './lib/gateway-process.js';
 import { findLoadGenerator, runLoad, type LoadResult } from './lib/loadgen.js';
 
@@ -56,10 +55,7 @@ async function measure(backend: string, upArgs: string[]): Promise<Row> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'kss-bench-queue-wrk-'));
   try {
     const client = new KssClient({ gateway: gw.url, fetch: adminFetch(dataDir) });
-    const dir = mkdtempSync(join(tmpdir(), 'kss-q-fn-'));
-    writeFileSync(join(dir, 'handler.js'), "module.exports = async () => 'ok';");
-    const { digest } = await client.uploadCode(await packDirectory(dir));
-    rmSync(dir, { recursive: true, force: true });
+    const digest = await uploadFunction(client, { 'handler.js': "module.exports = async () => 'ok';" });
     await client.deploy({ service: 'q', runtime: 'node', code: digest, annotations: { 'kss.queue.concurrency': '64' }, labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '2' } });
     await client.waitReady('q', { timeoutMs: 60_000 });
     process.stderr.write(`[queue bench] ${backend}: sync baseline, then ${SECONDS} s of async accepts at ${CONNECTIONS} connections, then the drain\n`);

@@ -7,15 +7,14 @@
  * - warm throughput and latency through the gateway with wrk, 1 and 50 connections.
  * Targets: isolation adds ≤ 5 ms to a cold start and costs ≤ 5% of warm throughput.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packDirectory } from '../src/archive/index.js';
 import { KssClient } from '../src/client/index.js';
 import { freePort } from '../src/providers/local/ports.js';
 import { probeHost } from '../src/sandbox/index.js';
-import { adminFetch, machine, percentile, until, validateLoad, writeResultsFile } from './lib/bench-common.js';
+import { adminFetch, machine, percentile, until, uploadFunction, validateLoad, writeResultsFile } from './lib/bench-common.js';
 import { startGatewayProcess } from './lib/gateway-process.js';
 import { findLoadGenerator, runLoad, type LoadResult } from './lib/loadgen.js';
 
@@ -60,10 +59,7 @@ async function measure(sandbox: 'off' | 'auto'): Promise<Row> {
   const gw = await startGatewayProcess({ kssBin: KSS, port, dataDir, upArgs: ['--sandbox', sandbox, '--warm-pool', '2'] });
   try {
     const client = new KssClient({ gateway: gw.url, fetch: adminFetch(dataDir) });
-    const dir = mkdtempSync(join(tmpdir(), 'kss-sb-fn-'));
-    writeFileSync(join(dir, 'handler.js'), HANDLER);
-    const { digest } = await client.uploadCode(await packDirectory(dir));
-    rmSync(dir, { recursive: true, force: true });
+    const digest = await uploadFunction(client, { 'handler.js': HANDLER });
     const limits = { memory: '256Mi', cpu: '2' };
     await client.deploy({ service: 'sb-pooled', runtime: 'node', code: digest, labels: ZERO, limits });
     await client.deploy({ service: 'sb-fresh', runtime: 'node', code: digest, labels: ZERO, limits, envVars: { NODE_OPTIONS: '--max-old-space-size=200' } });

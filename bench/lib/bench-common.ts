@@ -4,10 +4,12 @@
  * load generator can authenticate when the gateway insists), a one-request sanity
  * check, the "did the load run mean anything" rule, and the results file writer.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { LoadGenerator, LoadResult } from './loadgen.js';
+import { packDirectory } from '../../src/archive/index.js';
+import type { KssClient } from '../../src/client/index.js';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -108,5 +110,16 @@ export async function until(check: () => Promise<boolean>, what: string, timeout
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Writes `files` to a temporary folder, uploads it as a function's code, removes the folder; returns the code digest. */
+export async function uploadFunction(client: KssClient, files: Record<string, string>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'kss-bench-fn-'));
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return (await client.uploadCode(await packDirectory(dir))).digest;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -84,23 +84,11 @@ interface StoredBody {
 }
 
 /** The JSON in the KV bucket: a {@link CallRecord} with its bodies replaced by {@link StoredBody}. */
-interface StoredCall {
+type StoredCall = Omit<CallRecord, 'request' | 'result'> & {
   v: 1;
-  id: string;
-  namespace: string;
-  name: string;
-  request: { method: string; path: string; query: string; headers: Record<string, string>; body: StoredBody };
-  callbackUrl?: string;
-  state: CallState;
-  attempts: number;
-  createdAt: number;
-  updatedAt: number;
-  dueAt: number;
-  finishedAt?: number;
-  lastError?: string;
-  result?: { status: number; headers: Record<string, string>; body: StoredBody; durationSeconds: number };
-  callback: { state: CallbackState; attempts: number; dueAt?: number; lastError?: string };
-}
+  request: Omit<CallRecord['request'], 'body'> & { body: StoredBody };
+  result?: Omit<NonNullable<CallRecord['result']>, 'body'> & { body: StoredBody };
+};
 
 /** What the index keeps of a call: enough to find due work, list and count, without bodies. */
 interface IndexEntry {
