@@ -12,7 +12,7 @@ import { join } from 'node:path';
 /** A server to talk to, or why there is none. */
 export type NatsForTests = { url: string; stop: () => Promise<void> } | { url?: undefined; skip: string };
 
-function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+export function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const s = tcpConnect({ host, port });
     const done = (ok: boolean) => {
@@ -25,7 +25,7 @@ function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> 
   });
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -55,10 +55,15 @@ export function natsServerBinary(): string | undefined {
   return BINARIES.find((b) => existsSync(b));
 }
 
-/** Starts `nats-server -js` on a free loopback port with a temporary store. */
-export async function startPrivateNats(bin: string): Promise<PrivateNats> {
+/**
+ * A server process of our own on a free loopback port with a temporary folder (its
+ * store): `command(port, dir)` gives the binary and arguments. Restartable on the same
+ * port and folder, as a broker restart in production.
+ */
+export async function startPrivateServer(name: string, command: (port: number, dir: string) => { bin: string; args: string[] }): Promise<PrivateNats> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'kss-nats-'));
+  const dir = mkdtempSync(join(tmpdir(), `kss-${name}-`));
+  const { bin, args } = command(port, dir);
   let child: ChildProcess | undefined;
   const stop = async () => {
     const c = child;
@@ -70,7 +75,7 @@ export async function startPrivateNats(bin: string): Promise<PrivateNats> {
     }
   };
   const start = async () => {
-    child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    child = spawn(bin, args, { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await answers('127.0.0.1', port)) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -88,7 +93,12 @@ export async function startPrivateNats(bin: string): Promise<PrivateNats> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { url: `nats://127.0.0.1:${port}`, port, stop, start, remove };
+  return { url: `${name}://127.0.0.1:${port}`, port, stop, start, remove };
+}
+
+/** Starts `nats-server -js` on a free loopback port with a temporary store. */
+export function startPrivateNats(bin: string): Promise<PrivateNats> {
+  return startPrivateServer('nats', (port, dir) => ({ bin, args: ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir] }));
 }
 
 /** Finds (or starts) a JetStream-enabled NATS server for tests. */

@@ -16,6 +16,7 @@ import { scaleCommand } from './commands/scale.js';
 import { secretCommands } from './commands/secret.js';
 import { doctorCommand } from './commands/doctor.js';
 import { callsCommands } from './commands/calls.js';
+import { triggersCommand } from './commands/triggers.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   secretCommands(program);
   doctorCommand(program);
   callsCommands(program);
+  triggersCommand(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

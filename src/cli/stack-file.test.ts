@@ -143,3 +143,27 @@ test('environment_file errors name the stack file, the field and the env file', 
   bad('{a: 1}', /environment_file: expected a list of YAML files/);
   bad('[42]', /environment_file: expected a list of YAML files/);
 });
+
+test('triggers: a list in stack.yml goes to the spec as written (parsed by the gateway)', () => {
+  const dir = dirWith('hello');
+  const stack = parseStackFile(
+    `functions:
+  hello:
+    lang: node
+    handler: ./hello
+    triggers:
+      - type: cron
+        schedule: "*/5 * * * *"
+        timezone: Europe/Berlin
+      - type: mqtt
+        url: mqtt://127.0.0.1:1883
+        topic: meters/+/reading
+        credentials: mqtt-login
+`,
+    dir,
+  );
+  assert.deepEqual(stack.functions[0]!.spec.triggers, [
+    { type: 'cron', schedule: '*/5 * * * *', timezone: 'Europe/Berlin' },
+    { type: 'mqtt', url: 'mqtt://127.0.0.1:1883', topic: 'meters/+/reading', credentials: 'mqtt-login' },
+  ]);
+});

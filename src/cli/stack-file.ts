@@ -124,6 +124,7 @@ export function parseStackFile(text: string, baseDir: string, fileName = 'stack.
     copy('readonly_root_filesystem', 'readOnlyRootFilesystem');
     copy('fprocess', 'envProcess');
     copy('timeout');
+    copy('triggers');
     if (entry) spec.handler = entry;
     for (const mapField of ['envVars', 'labels', 'annotations']) {
       const m = spec[mapField];

@@ -7,6 +7,7 @@ import type { CallView } from '../queue/async-calls.js';
 import type { AuditEntry, FunctionStatus, TokenInfo } from '../core/index.js';
 import { isErrorCode, type ErrorCode } from '../core/index.js';
 import type { SystemInfo } from '../service/index.js';
+import type { TriggerStatus } from '../triggers/trigger-manager.js';
 
 /** An error answered by the gateway (or a failure to reach it: code `KSS_UNREACHABLE`). */
 export class ApiError extends Error {
@@ -144,6 +145,13 @@ export class KssClient {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
     return this.#json('GET', `/api/v1/calls${q.size ? `?${q}` : ''}`);
+  }
+
+  /** Every trigger and its state (`function` may be `name.namespace`). */
+  listTriggers(filter: { function?: string; namespace?: string } = {}): Promise<{ triggers: TriggerStatus[] }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    return this.#json('GET', `/api/v1/triggers${q.size ? `?${q}` : ''}`);
   }
 
   /** One async call, with its result body. */

@@ -21,6 +21,10 @@ export const ERROR_CATALOGUE = {
   KSS_MISSING_SECRET: 400,
   /** An `X-Callback-Url` that is not an absolute http(s) URL, or not on the allow-list. */
   KSS_INVALID_CALLBACK: 400,
+  /** A trigger in the spec is malformed: unknown type, bad cron expression, broker URL, topic or subject. */
+  KSS_INVALID_TRIGGER: 400,
+  /** A trigger's broker could not be reached at deploy (the reason is in the message). */
+  KSS_TRIGGER_UNREACHABLE: 400,
   KSS_BUILD_FAILED: 422,
   KSS_UNAUTHORIZED: 401,
   KSS_FORBIDDEN: 403,

@@ -6,6 +6,7 @@
  */
 import { cpuMillis, memoryBytes } from './quantity.js';
 import { KssError } from './errors.js';
+import { annotationTriggers, parseTriggers, type TriggerSpec } from './trigger-spec.js';
 
 /** Runtimes a function can name. */
 export const RUNTIMES = ['node', 'python', 'go', 'exec', 'http'] as const;
@@ -59,6 +60,8 @@ export interface FunctionSpec {
   handler?: string;
   /** Per-request timeout in seconds. */
   timeout: number;
+  /** Events that invoke the function: cron, MQTT, NATS, RabbitMQ (trigger-spec.ts). */
+  triggers?: TriggerSpec[];
 }
 
 /** The runtime image a function runs on when it brings code rather than an image. */
@@ -168,6 +171,12 @@ export function parseFunctionSpec(input: unknown, options: ParseSpecOptions = {}
   }
   assign(spec, 'code', code);
   assign(spec, 'handler', handler);
+  assign(spec, 'triggers', parseTriggers(o.triggers));
+  // The OpenFaaS cron convention (topic: cron-function + schedule) must parse too; a `cron` name clash is an error.
+  const fromAnnotations = annotationTriggers(spec.annotations);
+  if (fromAnnotations.cron && spec.triggers?.some((t) => t.name === 'cron')) {
+    throw new KssError('KSS_INVALID_TRIGGER', 'triggers: the annotations declare a cron trigger (topic: cron-function), and so does a trigger named "cron"; keep one');
+  }
   if (spec.envVars) {
     for (const key of Object.keys(spec.envVars)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {

@@ -11,3 +11,4 @@ export * from './admin-types.js';
 export * from './secrets.js';
 export * from './quantity.js';
 export * from './cost.js';
+export * from './trigger-spec.js';

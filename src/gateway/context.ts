@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../metrics/index.js';
 import type { SecretService } from '../secrets/index.js';
 import type { AsyncCalls } from '../queue/index.js';
 import type { LogStore } from '../logs/index.js';
+import type { TriggerManager } from '../triggers/index.js';
 
 /** What routes are given: the service layer, the data path, and the security pieces. */
 export interface GatewayContext {
@@ -34,4 +35,6 @@ export interface GatewayContext {
   maxAsyncBodyBytes: number;
   /** Function logs (`/system/logs`); the route is absent without it. */
   logs?: LogStore;
+  /** Event triggers (`/api/v1/triggers`); the route is absent without it. */
+  triggers?: TriggerManager;
 }

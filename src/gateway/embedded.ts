@@ -25,6 +25,7 @@ import { LogStore } from '../logs/index.js';
 import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
 import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
 import { pythonInterpreter } from '../build/python-interpreter.js';
+import { connectorTrigger, DEFAULT_CONNECTORS, SqliteTriggerMemory, TriggerManager } from '../triggers/index.js';
 
 export interface EmbeddedOptions {
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -67,6 +68,11 @@ export interface EmbeddedOptions {
   logFileBytes?: number;
   /** Dispatcher randomness (backoff jitter); tests pin it. */
   random?: () => number;
+  /**
+   * Broker URLs the OpenFaaS `topic: a,b` annotation binds to (`kss up --connector URL`):
+   * `mqtt://host:1883`, `nats://host:4222`, `amqp://host?exchange=NAME`.
+   */
+  connectors?: string[];
 }
 
 export interface EmbeddedPlatform {
@@ -82,6 +88,8 @@ export interface EmbeddedPlatform {
   secrets: SecretStore;
   /** The durable queue of async calls. */
   queue: CallQueue;
+  /** The running triggers. */
+  triggers: TriggerManager;
   /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -89,6 +97,8 @@ export interface EmbeddedPlatform {
 export const DEFAULT_MAX_CODE_BYTES = 100 * 1024 * 1024;
 
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedPlatform> {
+  // Checked before anything is opened: a bad --connector stops the start with nothing to clean up.
+  for (const url of options.connectors ?? []) connectorTrigger(url, 'check', 0);
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logger = options.logger;
@@ -163,6 +173,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     provider,
     functions: () => service.specs(),
     queueDepth: () => queue.depth(),
+    triggers: () => triggers.list(),
     costs: () => [...service.specs()].map((spec) => {
       const ref = { name: spec.service, namespace: spec.namespace };
       const s = stats.get(ref);
@@ -185,10 +196,26 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     ...(options.random ? { random: options.random } : {}),
   });
   const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });
+  const triggers = new TriggerManager({
+    connectors: DEFAULT_CONNECTORS,
+    lookup: (ref) => service.lookup(ref)?.spec,
+    calls,
+    queue,
+    invoker,
+    secrets,
+    memory: new SqliteTriggerMemory(db),
+    clock,
+    logger: logger.child({ component: 'triggers' }),
+    gatewayConnectors: options.connectors,
+    onEvent: (ref, text) => logs.append(ref, 'gateway', 'event', text),
+    onMessage: (ref, trigger, type, outcome) => metrics.triggerMessage(ref, trigger, type, outcome),
+  });
+  service.useTriggers(triggers);
   service.onFunctionChanged((ref, change, detail) => {
     // Platform events go into the function's own log stream (`kss logs NAME`).
     if (detail) logs.append(ref, 'gateway', 'event', detail);
     if (change === 'scaled') return;
+    void triggers.sync(ref);
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
     else metrics.forget(ref);
@@ -207,6 +234,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     secrets: secretService,
     calls,
     logs,
+    triggers,
     maxAsyncBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     clientRate: options.clientRate,
     maxCodeBytes,
@@ -221,10 +249,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   autoscaler.start();
   pool?.start();
   if (options.queueConcurrency !== 0) dispatcher.start();
+  await triggers.startAll([...service.specs()].map((spec) => ({ name: spec.service, namespace: spec.namespace })));
   try {
     await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (err) {
     autoscaler.stop();
+    await triggers.close();
     await dispatcher.stop();
     await queue.close();
     await provider.close();
@@ -247,9 +277,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     tokens,
     secrets,
     queue,
+    triggers,
     close: () =>
       (closing ??= (async () => {
         autoscaler.stop();
+        // Triggers first: no new events while the rest shuts down; their in-flight messages finish.
+        await triggers.close();
         await app.close();
         await dispatcher.stop();
         await queue.close();

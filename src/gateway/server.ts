@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { asyncInvokeRoutes, callRoutes } from './routes/async-invoke.js';
 import { systemLogRoutes } from './routes/system-logs.js';
+import { apiTriggerRoutes } from './routes/api-triggers.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
 import { systemSecretRoutes } from './routes/system-secrets.js';
 
@@ -104,6 +105,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     adminRoutes(scope, options);
     callRoutes(scope, options);
     systemLogRoutes(scope, options);
+    apiTriggerRoutes(scope, options);
   });
 
   // Data path: bodies are not parsed; the invoke handler streams them.

@@ -13,30 +13,34 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { qualifiedName, scaleSettings, type FunctionCost, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
 import type { InvokeObserver } from '../invoke/index.js';
+import { PlainCounter, PlainHistogram, type CounterCell, type HistogramCell } from './plain-metrics.js';
 
 /** Seconds buckets from 1 ms to 60 s: function durations and cold-start waits. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** The invoke path's series of one function, held so a request touches no map but `byCode`. */
 interface FunctionChildren {
   name: string;
-  started: { inc(): void };
-  duration: { observe(v: number): void };
-  byCode: Map<number, { invocations: { inc(): void }; invocationsSeed: { inc(): void }; seconds: { observe(v: number): void } }>;
+  started: CounterCell;
+  duration: HistogramCell;
+  byCode: Map<number, { invocations: CounterCell; invocationsSeed: CounterCell; seconds: HistogramCell }>;
 }
 
 export class GatewayMetrics implements InvokeObserver {
   readonly registry = new Registry();
   readonly #cache = new Map<string, FunctionChildren>();
-  readonly #invocations: Counter<'function_name' | 'code'>;
-  readonly #invocationsSeed: Counter<'function_name' | 'code'>;
-  readonly #started: Counter<'function_name'>;
-  readonly #seconds: Histogram<'function_name' | 'code'>;
-  readonly #durationSeed: Histogram<'function_name'>;
+  // The hot path's series (every request): plain cells, formatted at scrape (plain-metrics.ts).
+  readonly #invocations: PlainCounter;
+  readonly #invocationsSeed: PlainCounter;
+  readonly #started: PlainCounter;
+  readonly #seconds: PlainHistogram;
+  readonly #durationSeed: PlainHistogram;
   readonly #coldStarts: Counter<'function_name'>;
   readonly #coldWait: Histogram<'function_name'>;
   readonly #deployments: Counter<'function_name'>;
 
   readonly #asyncSettled: Counter<'function_name' | 'outcome'>;
+  readonly #triggerMessages: Counter<'function_name' | 'trigger' | 'type' | 'outcome'>;
 
   constructor(options: {
     provider: Provider;
@@ -45,18 +49,40 @@ export class GatewayMetrics implements InvokeObserver {
     queueDepth?: () => Promise<Array<{ namespace: string; name: string; queued: number; running: number; oldestMs?: number }>>;
     /** Cost figures per function (read at scrape time). */
     costs?: () => Array<{ ref: FunctionRef; cost: FunctionCost }>;
+    /** Every trigger and whether it is connected (read at scrape time). */
+    triggers?: () => Array<{ function: string; namespace: string; name: string; type: string; state: string }>;
   }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.#invocations = new Counter({ name: 'gateway_function_invocation_total', help: 'Function invocations by status code (OpenFaaS name)', labelNames: ['function_name', 'code'], registers });
-    this.#invocationsSeed = new Counter({ name: 'function_invocations_total', help: 'Function invocations by status code', labelNames: ['function_name', 'code'], registers });
-    this.#started = new Counter({ name: 'gateway_function_invocation_started', help: 'Function invocations started (OpenFaaS name)', labelNames: ['function_name'], registers });
-    this.#seconds = new Histogram({ name: 'gateway_functions_seconds', help: 'Function time taken, as seen by the gateway (OpenFaaS name)', labelNames: ['function_name', 'code'], buckets: BUCKETS, registers });
-    this.#durationSeed = new Histogram({ name: 'function_duration_seconds', help: 'Time from request to reply, cold-start wait excluded', labelNames: ['function_name'], buckets: BUCKETS, registers });
+    this.#invocations = new PlainCounter('gateway_function_invocation_total', 'Function invocations by status code (OpenFaaS name)');
+    this.#invocationsSeed = new PlainCounter('function_invocations_total', 'Function invocations by status code');
+    this.#started = new PlainCounter('gateway_function_invocation_started', 'Function invocations started (OpenFaaS name)');
+    this.#seconds = new PlainHistogram('gateway_functions_seconds', 'Function time taken, as seen by the gateway (OpenFaaS name)', BUCKETS);
+    this.#durationSeed = new PlainHistogram('function_duration_seconds', 'Time from request to reply, cold-start wait excluded', BUCKETS);
+    for (const m of [this.#invocations, this.#invocationsSeed, this.#started, this.#seconds, this.#durationSeed]) this.registry.registerMetric(m as never);
     this.#coldStarts = new Counter({ name: 'function_cold_starts_total', help: 'Requests that found no ready replica and waited for one', labelNames: ['function_name'], registers });
     this.#coldWait = new Histogram({ name: 'gateway_cold_start_wait_seconds', help: 'Time a request waited for a replica to become ready', labelNames: ['function_name'], buckets: BUCKETS, registers });
     this.#deployments = new Counter({ name: 'function_deployments_total', help: 'Deploys and updates of functions', labelNames: ['function_name'], registers });
 
+    this.#triggerMessages = new Counter({
+      name: 'function_trigger_messages_total',
+      help: 'Trigger events handled, by outcome: accepted (queued as a call), succeeded (sync), failed (an attempt failed), dead-letter (given up), skipped (cron overlap)',
+      labelNames: ['function_name', 'trigger', 'type', 'outcome'],
+      registers,
+    });
+    const triggers = options.triggers;
+    if (triggers) {
+      new Gauge({
+        name: 'function_trigger_connected',
+        help: 'Whether a trigger is connected to its broker (cron: scheduled): 1 or 0',
+        labelNames: ['function_name', 'trigger', 'type'],
+        registers,
+        collect() {
+          this.reset();
+          for (const t of triggers()) this.set({ function_name: qualifiedName({ name: t.function, namespace: t.namespace }), trigger: t.name, type: t.type }, t.state === 'connected' || t.state === 'scheduled' ? 1 : 0);
+        },
+      });
+    }
     this.#asyncSettled = new Counter({ name: 'function_async_calls_total', help: 'Async call attempts settled, by outcome (succeeded, retry, failed, dead)', labelNames: ['function_name', 'outcome'], registers });
     const costs = options.costs;
     if (costs) {
@@ -186,7 +212,7 @@ export class GatewayMetrics implements InvokeObserver {
   // status code's) labelled children are looked up once and cached, so a request costs
   // no label hashing (prom-client hashes the label object on every unlabelled-child call).
   started(ref: FunctionRef): void {
-    this.#children(ref).started.inc();
+    this.#children(ref).started.value++;
   }
 
   finished(ref: FunctionRef, status: number, seconds: number, coldWaitSeconds = 0): void {
@@ -194,11 +220,11 @@ export class GatewayMetrics implements InvokeObserver {
     let byCode = c.byCode.get(status);
     if (!byCode) {
       const labels = { function_name: c.name, code: String(status) };
-      byCode = { invocations: this.#invocations.labels(labels), invocationsSeed: this.#invocationsSeed.labels(labels), seconds: this.#seconds.labels(labels) };
+      byCode = { invocations: this.#invocations.cell(labels), invocationsSeed: this.#invocationsSeed.cell(labels), seconds: this.#seconds.cell(labels) };
       c.byCode.set(status, byCode);
     }
-    byCode.invocations.inc();
-    byCode.invocationsSeed.inc();
+    byCode.invocations.value++;
+    byCode.invocationsSeed.value++;
     byCode.seconds.observe(seconds);
     c.duration.observe(Math.max(0, seconds - coldWaitSeconds));
   }
@@ -212,7 +238,7 @@ export class GatewayMetrics implements InvokeObserver {
     const name = qualifiedName(ref);
     let c = this.#cache.get(name);
     if (!c) {
-      c = { name, started: this.#started.labels({ function_name: name }), duration: this.#durationSeed.labels({ function_name: name }), byCode: new Map() };
+      c = { name, started: this.#started.cell({ function_name: name }), duration: this.#durationSeed.cell({ function_name: name }), byCode: new Map() };
       this.#cache.set(name, c);
     }
     return c;
@@ -231,6 +257,11 @@ export class GatewayMetrics implements InvokeObserver {
   /** Prometheus text exposition. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** A trigger handled an event (the trigger manager's onMessage). Trigger names are bounded by the spec (≤ 32 per function). */
+  triggerMessage(ref: FunctionRef, trigger: string, type: string, outcome: string): void {
+    this.#triggerMessages.inc({ function_name: qualifiedName(ref), trigger, type, outcome });
   }
 
   /** An async call attempt was settled (the dispatcher's onSettled). */

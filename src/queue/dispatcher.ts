@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { sleep, systemClock, type Clock } from '../core/index.js';
 import type { CallQueue, CallRecord, StoredResult } from './call-queue.js';
-import { backoffMs, type RetryPolicy } from './retry-policy.js';
+import { backoffMs, isRetryable, type RetryPolicy } from './retry-policy.js';
 
 /** What one attempt gave: the function's reply, or why there was none. */
 export type AttemptOutcome = { result: StoredResult } | { error: string; status?: number };
@@ -169,8 +169,7 @@ export class Dispatcher {
         return;
       }
       const error = 'error' in outcome ? outcome.error : `the function answered ${status}`;
-      // Connection errors and timeouts (no status, or the platform's 502/503/504) are always retried.
-      const retryable = status === undefined || policy.retry.codes.has(status) || ('error' in outcome && [502, 503, 504].includes(status));
+      const retryable = isRetryable(outcome, policy.retry);
       if (!retryable) {
         await this.#o.queue.settle(call.id, { kind: 'failed', error, ...(result ? { result } : {}) }, now);
         this.#o.onSettled?.(call, 'failed');

@@ -71,3 +71,13 @@ export function backoffMs(policy: Pick<RetryPolicy, 'minWaitMs' | 'maxWaitMs'>, 
   const capped = Math.min(policy.maxWaitMs, policy.minWaitMs * 2 ** Math.min(attempt - 1, 30));
   return Math.round(capped / 2 + random() * (capped / 2));
 }
+
+/**
+ * Whether a failed attempt is worth another: connection errors and timeouts (no
+ * status, or the platform's own 502/503/504) always are; a function's reply when its
+ * status is in the policy's codes.
+ */
+export function isRetryable(outcome: { result: { status: number } } | { error: string; status?: number }, policy: Pick<RetryPolicy, 'codes'>): boolean {
+  const status = 'result' in outcome ? outcome.result.status : outcome.status;
+  return status === undefined || policy.codes.has(status) || ('error' in outcome && [502, 503, 504].includes(status));
+}

@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { ERROR_CATALOGUE, isKssError, type FunctionRef } from '../core/index.js';
 import type { InvocationRequest, ResponseTarget } from '../invoke/index.js';
-import type { CallRecord } from './call-queue.js';
+import type { CallRecord, StoredRequest } from './call-queue.js';
 import type { AttemptOutcome } from './dispatcher.js';
 
 /** The part of the Invoker an attempt needs. */
@@ -14,19 +14,26 @@ export interface InvokePath {
 }
 
 /** Runs one attempt of `call`, collecting the reply; platform errors become a status and a message. */
-export async function runCall(invoker: InvokePath, call: CallRecord): Promise<AttemptOutcome> {
-  const { request: r } = call;
+export function runCall(invoker: InvokePath, call: CallRecord): Promise<AttemptOutcome> {
+  // OpenFaaS' header, on every attempt, so a function can de-duplicate at-least-once delivery.
+  return invokeBuffered(invoker, { name: call.name, namespace: call.namespace }, call.request, ['X-Call-Id', call.id, 'X-Kss-Attempt', String(call.attempts)]);
+}
+
+/**
+ * Invokes `ref` with a stored request and collects the whole reply (async calls and
+ * sync-mode triggers). Never rejects: platform errors become `{ error, status }`.
+ */
+export async function invokeBuffered(invoker: InvokePath, ref: FunctionRef, r: StoredRequest, extraHeaders: string[] = []): Promise<AttemptOutcome> {
   const headers: string[] = [];
   for (const [k, v] of Object.entries(r.headers)) headers.push(k, v);
-  // OpenFaaS' header, on every attempt, so a function can de-duplicate at-least-once delivery.
-  headers.push('X-Call-Id', call.id, 'X-Kss-Attempt', String(call.attempts));
+  headers.push(...extraHeaders);
   const chunks: Buffer[] = [];
   let status = 0;
   let replyHeaders: Record<string, string> = {};
   const started = performance.now();
   try {
     await invoker.invoke(
-      { name: call.name, namespace: call.namespace },
+      ref,
       { method: r.method, path: r.query ? `${r.path}?${r.query}` : r.path, headers, body: r.body.length ? r.body : null, contentLength: r.body.length },
       (s, h) => {
         status = s;

@@ -46,6 +46,11 @@ export interface FunctionServiceOptions {
   secrets?: SecretSource;
 }
 
+/** Checks a spec's triggers at deploy (the trigger manager): expressions, credentials, brokers reachable. */
+export interface TriggerValidator {
+  validate(spec: FunctionSpec): Promise<void>;
+}
+
 /** Gateway and provider facts for `/system/info`. */
 export interface SystemInfo {
   provider: { provider: string; orchestration: string; version: { sha: string; release: string } };
@@ -71,6 +76,7 @@ export class FunctionService {
   readonly #mutex = new KeyedMutex();
   readonly #listeners = new Set<(ref: FunctionRef, change: FunctionChange, detail?: string) => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
+  #triggers: TriggerValidator | undefined;
 
   constructor(options: FunctionServiceOptions) {
     this.#store = options.store;
@@ -143,6 +149,11 @@ export class FunctionService {
     this.#scaling?.release(ref);
   }
 
+  /** Connects the trigger manager: deploys and updates check their triggers before anything is built. */
+  useTriggers(validator: TriggerValidator): void {
+    this.#triggers = validator;
+  }
+
   /** Connects the autoscaler (pin/release for manual scale). */
   useAutoscaler(scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void }): void {
     this.#scaling = scaling;
@@ -170,6 +181,7 @@ export class FunctionService {
         throw new KssError('KSS_FUNCTION_EXISTS', `function "${ref.name}" already exists in namespace "${ref.namespace}"; update it with PUT or \`kss deploy\``);
       }
       await this.#assertSecretsExist(spec);
+      await this.#triggers?.validate(spec);
       // Built first: a build failure leaves nothing deployed.
       await this.#builds.ensureBuilt(spec);
       await this.#provider.deploy(spec);
@@ -194,6 +206,7 @@ export class FunctionService {
     return this.#mutex.run(key(ref), () => this.#deployingWith(spec, async () => {
       if (!(await this.#store.get(ref))) throw notFound(ref);
       await this.#assertSecretsExist(spec);
+      await this.#triggers?.validate(spec);
       // Built first: a build failure leaves the previous version serving.
       await this.#builds.ensureBuilt(spec);
       await this.#provider.update(spec);
@@ -212,7 +225,7 @@ export class FunctionService {
   functionsUsingSecret(namespace: string, name: string): string[] {
     const users = new Set<string>();
     for (const spec of [...[...this.#specs.values()].map((f) => f.spec), ...this.#deploying.values()]) {
-      if (spec.namespace === namespace && spec.secrets?.includes(name)) users.add(spec.service);
+      if (spec.namespace === namespace && (spec.secrets?.includes(name) || spec.triggers?.some((t) => t.credentials === name))) users.add(spec.service);
     }
     return [...users].sort();
   }

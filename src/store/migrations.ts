@@ -56,4 +56,12 @@ export const MIGRATIONS: readonly string[] = [
      uid       INTEGER NOT NULL UNIQUE,
      PRIMARY KEY (namespace, name)
    ) WITHOUT ROWID;`,
+  // 6: what a trigger must remember across gateway restarts (a cron trigger's last tick, epoch ms).
+  `CREATE TABLE trigger_memory (
+     namespace TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     trigger   TEXT NOT NULL,
+     value     INTEGER NOT NULL,
+     PRIMARY KEY (namespace, name, trigger)
+   ) WITHOUT ROWID;`,
 ];

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { FunctionStatus } from '../../core/index.js';
 import { commandContext, functionUrl, type GlobalOptions } from '../context.js';
 import { table } from '../output.js';
+import type { TriggerStatus } from '../../triggers/trigger-manager.js';
 
 export function listCommand(program: Command): void {
   program
@@ -31,11 +32,22 @@ export function listCommand(program: Command): void {
       const ctx = commandContext(cmd.optsWithGlobals<GlobalOptions>());
       const client = ctx.client();
       const f = await client.getFunction(name, opts.namespace);
-      ctx.out.result(f, () => ctx.out.line(describe(f, functionUrl(client.gateway, f.name, f.namespace))));
+      const triggerStates = f.triggers?.length || f.annotations?.topic ? (await client.listTriggers({ function: `${f.name}.${f.namespace}` }).catch(() => ({ triggers: [] }))).triggers : [];
+      ctx.out.result({ ...f, triggerStates }, () => ctx.out.line(describe(f, functionUrl(client.gateway, f.name, f.namespace), triggerStates)));
     });
 }
 
-function describe(f: FunctionStatus, url: string): string {
+/** The triggers as `kss triggers` and `kss describe` show them. */
+export function triggerTable(triggers: TriggerStatus[], withFunction: boolean): string {
+  const state = (t: TriggerStatus) => (t.state === 'scheduled' && t.nextRunAt ? `scheduled, next ${t.nextRunAt}` : t.reason ? `${t.state}: ${t.reason}` : t.state);
+  const counts = (t: TriggerStatus) => `${t.messages.accepted + t.messages.succeeded} ok, ${t.messages.failed} failed${t.messages.deadLettered ? `, ${t.messages.deadLettered} dead` : ''}${t.messages.skipped ? `, ${t.messages.skipped} skipped` : ''}`;
+  return table(
+    [...(withFunction ? ['FUNCTION'] : []), 'TRIGGER', 'TYPE', 'MODE', 'SOURCE', 'STATE', 'MESSAGES'],
+    triggers.map((t) => [...(withFunction ? [`${t.function}.${t.namespace}`] : []), t.name, t.type, t.mode, t.source, state(t), counts(t)]),
+  );
+}
+
+function describe(f: FunctionStatus, url: string, triggers: TriggerStatus[]): string {
   const rows: [string, string][] = [
     ['Name', f.name],
     ['Namespace', f.namespace],
@@ -61,5 +73,6 @@ function describe(f: FunctionStatus, url: string): string {
   if (f.instances?.length) {
     lines.push('', table(['INSTANCE', 'STATE', 'PID', 'RESTARTS', 'STARTED', 'LAST EXIT'], f.instances.map((i) => [i.id, i.state, i.pid ? String(i.pid) : '-', String(i.restarts), i.startedAt ?? '-', i.lastExit ?? '-'])));
   }
+  if (triggers.length) lines.push('', triggerTable(triggers, false));
   return lines.join('\n');
 }

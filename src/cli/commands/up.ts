@@ -30,6 +30,7 @@ interface UpOptions {
   queue: string;
   metrics: boolean;
   callbackAllow?: string[];
+  connector?: string[];
 }
 
 export function upCommand(program: Command): void {
@@ -51,6 +52,7 @@ export function upCommand(program: Command): void {
     .option('--warm-pool <n>', 'runtime processes kept started per language for fast cold starts (0: off; env KSS_WARM_POOL)', process.env.KSS_WARM_POOL ?? '2')
     .option('--queue <where>', 'async-call queue: sqlite (in the data dir) or a NATS JetStream URL such as nats://127.0.0.1:4222, for several gateways sharing one queue (env KSS_QUEUE)', process.env.KSS_QUEUE ?? 'sqlite')
     .option('--queue-workers <n>', 'async calls this gateway runs at once over all functions (0: it only accepts them; env KSS_QUEUE_WORKERS)', process.env.KSS_QUEUE_WORKERS ?? '64')
+    .option('--connector <url>', 'a broker the OpenFaaS `topic` annotation binds to: mqtt://host:1883, nats://host:4222, amqp://host?exchange=NAME (repeatable)', collect)
     .option('--callback-allow <host>', 'hosts async-call callbacks may reach, e.g. hooks.example.com, *.example.com, 10.0.0.5:8080 (repeatable; default any)', collect)
     .option('--no-metrics', 'do not count invocations in /metrics (to measure what the counting costs)')
     .option('--sandbox <mode>', 'replica isolation: auto (as much as this host allows; see `kss doctor`), require (refuse to start without it) or off (env KSS_SANDBOX)', process.env.KSS_SANDBOX ?? 'auto')
@@ -76,7 +78,7 @@ export function upCommand(program: Command): void {
       if (!['auto', 'require', 'off'].includes(opts.sandbox)) throw new CliError('--sandbox: use auto, require or off', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics });
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector });
       logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');
