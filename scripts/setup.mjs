@@ -67,12 +67,16 @@ function onPath(name) {
 }
 
 /**
- * The replica sandbox needs bubblewrap (Debian's `bubblewrap`). As root on a Debian
+ * The replica sandbox needs bubblewrap (Debian's `bubblewrap`), and nftables for
+ * functions without network. As root on a Debian
  * machine without it, install it; elsewhere say how. Never fatal: the platform starts
  * without it, unisolated, and warns (see `kss doctor`).
  */
 export function ensureSandboxTools() {
-  if (onPath('bwrap') || process.platform !== 'linux') return false;
+  if (process.platform !== 'linux') return false;
+  // nftables: functions without network (kss.network: none); optional, like the rest.
+  if (!onPath('nft') && !existsSync('/usr/sbin/nft')) aptInstall('nftables', 'for functions without network');
+  if (onPath('bwrap')) return false;
   const ok = aptInstall('bubblewrap', 'for the replica sandbox');
   if (!ok) process.stderr.write('[setup] bubblewrap is not installed: replicas will run unisolated. Install it (apt-get install bubblewrap) and see `kss doctor`.\n');
   return ok;

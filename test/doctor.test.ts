@@ -39,7 +39,7 @@ function pathWithoutBwrap(): string {
 test('kss doctor reports every check; --json is machine-readable', () => {
   const run = spawnSync(process.execPath, [KSS, 'doctor', '--json'], { encoding: 'utf8' });
   const report = JSON.parse(run.stdout) as { sandbox: string; checks: Array<{ check: string; ok: boolean; detail: string }> };
-  assert.deepEqual(report.checks.map((c) => c.check), ['root', 'bubblewrap', 'setpriv', 'namespaces', 'cgroups', 'python3', 'go']);
+  assert.deepEqual(report.checks.map((c) => c.check), ['root', 'bubblewrap', 'setpriv', 'namespaces', 'cgroups', 'nftables', 'python3', 'go']);
   const host = probeHost();
   assert.equal(report.checks.find((c) => c.check === 'bubblewrap')!.ok, 'path' in host.bwrap);
   assert.equal(run.status, report.checks.every((c) => c.ok) ? 0 : 1);

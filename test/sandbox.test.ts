@@ -13,7 +13,7 @@ import { DEFAULT_NOFILE, describeHost, probeHost } from '../src/sandbox/index.js
 import { deployFunction, eventually, startTestPlatform, type TestPlatform } from './helpers.js';
 
 const host = probeHost();
-const missing = describeHost(host).filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
+const missing = describeHost(host).filter((c) => !c.ok && c.check !== 'nftables').map((c) => `${c.check}: ${c.detail}`);
 const skip = missing.length ? `this host cannot isolate: ${missing.join('; ')}` : false;
 
 /** Reports what it sees; `?read=` and `?signal=` try a host path and a pid. */
@@ -175,6 +175,39 @@ for (const pool of [true, false]) {
       assert.equal(py.read.ok, false);
       assert.equal(py.writeCode.ok, false);
       assert.deepEqual(py.secret, { ok: true, value: 'hunter2-for-a' });
+    });
+
+    test('kss.network: none — the function can open no connection and send no datagram; the gateway still reaches it', { skip: host.firewall.ok ? false : host.firewall.reason }, async () => {
+      // Tries a TCP connection to PostgreSQL on loopback (running on this machine) and a UDP datagram.
+      const NET_PROBE = `
+const net = require('node:net');
+const dgram = require('node:dgram');
+const tcp = () => new Promise((resolve) => {
+  const s = net.connect({ host: '127.0.0.1', port: 5432 });
+  s.setTimeout(2000, () => { s.destroy(); resolve('timeout'); });
+  s.once('connect', () => { s.destroy(); resolve('connected'); });
+  s.once('error', (e) => resolve(e.code));
+});
+const udp = () => new Promise((resolve) => {
+  const u = dgram.createSocket('udp4');
+  u.send('x', 53, '127.0.0.1', (e) => { u.close(); resolve(e ? e.code : 'sent'); });
+});
+module.exports = async () => ({ tcp: await tcp(), udp: await udp() });`;
+      await deployFunction(p.client, 'no-net', { 'handler.js': NET_PROBE }, { annotations: { 'kss.network': 'none' } });
+      await deployFunction(p.client, 'with-net', { 'handler.js': NET_PROBE });
+      const res = await fetch(`${p.url}/function/no-net`);
+      assert.equal(res.status, 200, 'the gateway reaches a replica without network');
+      assert.deepEqual(await res.json(), { tcp: 'ECONNREFUSED', udp: 'EPERM' });
+      assert.deepEqual(await (await fetch(`${p.url}/function/with-net`)).json(), { tcp: 'connected', udp: 'sent' });
+      // Back to the host network on update (same uid, out of the set).
+      const code = (await p.client.getFunction('no-net')).code;
+      await p.client.deploy({ service: 'no-net', runtime: 'node', code, annotations: { 'kss.network': 'host' } } as never);
+      await eventually(async () => (await (await fetch(`${p.url}/function/no-net`)).json() as { tcp: string }).tcp === 'connected', 15_000, 'network back after the update');
+      await p.client.removeFunction('no-net');
+      await p.client.removeFunction('with-net');
+      const bad = await p.api('/system/functions', { method: 'POST', body: JSON.stringify({ service: 'bad-net', runtime: 'node', code, annotations: { 'kss.network': 'off' } }) });
+      assert.equal(bad.status, 400);
+      assert.match(((await bad.json()) as { message: string }).message, /kss\.network: "off" is not a network; use host \(default\) or none/);
     });
   });
 }

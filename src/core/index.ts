@@ -12,3 +12,4 @@ export * from './secrets.js';
 export * from './quantity.js';
 export * from './cost.js';
 export * from './trigger-spec.js';
+export * from './network-policy.js';

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { probeCgroups, type CgroupProbe } from './cgroups.js';
+import { probeFirewall } from './egress-firewall.js';
 
 export interface HostSupport {
   /** Running as uid 0 (needed to create namespaces as another uid and to create cgroups). */
@@ -18,6 +19,8 @@ export interface HostSupport {
   /** Whether a bwrap sandbox with new mount, pid, ipc and uts namespaces starts here. */
   namespaces: { ok: true } | { ok: false; reason: string };
   cgroups: CgroupProbe;
+  /** nftables, for functions without network (`kss.network: none`). */
+  firewall: { ok: true; nft: string } | { ok: false; reason: string };
 }
 
 /** `name` on PATH, or undefined. */
@@ -56,7 +59,8 @@ export function probeHost(options: { cgroupRoot?: string } = {}): HostSupport {
     namespaces = t.status === 0 ? { ok: true } : { ok: false, reason: `bwrap could not create namespaces: ${(t.stderr || t.error?.message || `exit ${t.status}`).trim()}` };
   }
   const cgroups: CgroupProbe = root ? probeCgroups(options.cgroupRoot) : { ok: false, reason: 'creating cgroups needs root (or a delegated cgroup v2 subtree)' };
-  return { root, bwrap, setpriv, namespaces, cgroups };
+  const firewall = root ? probeFirewall(which('nft') ?? which('nft', '/usr/sbin:/sbin')) : { ok: false as const, reason: 'nftables rules need root' };
+  return { root, bwrap, setpriv, namespaces, cgroups, firewall };
 }
 
 /** One line per ability, for `kss doctor` and the start-up warning. */
@@ -71,5 +75,6 @@ export function describeHost(h: HostSupport): Array<{ check: string; ok: boolean
       ok: h.cgroups.ok,
       detail: h.cgroups.ok ? (h.cgroups.version === 2 ? `cgroup v2 at ${h.cgroups.mount}` : `cgroup v1 (${Object.values(h.cgroups.mounts).join(', ')})`) : h.cgroups.reason,
     },
+    { check: 'nftables', ok: h.firewall.ok, detail: h.firewall.ok ? `${h.firewall.nft}: functions can be cut off the network (kss.network: none)` : h.firewall.reason },
   ];
 }

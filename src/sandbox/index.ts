@@ -13,6 +13,8 @@ export * from './cgroups.js';
 export * from './host-support.js';
 export * from './sandbox.js';
 export * from './uid-allocator.js';
+export * from './egress-firewall.js';
+import { EgressFirewall } from './egress-firewall.js';
 
 /** `auto` isolates as much as the host allows (warning about the rest); `off` runs plain processes; `require` refuses to start without full isolation. */
 export type SandboxMode = 'auto' | 'off' | 'require';
@@ -39,7 +41,8 @@ export function setUpSandbox(options: {
 }): SandboxSetup {
   if (options.mode === 'off') return { gaps: ['sandbox turned off (--sandbox off)'] };
   const host = probeHost();
-  const gaps = describeHost(host).filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
+  // nftables is an opt-in ability (kss.network: none), not a gap in every replica's isolation.
+  const gaps = describeHost(host).filter((c) => !c.ok && c.check !== 'nftables').map((c) => `${c.check}: ${c.detail}`);
   const namespaces = host.namespaces.ok && 'path' in host.bwrap && 'path' in host.setpriv ? { bwrap: host.bwrap.path, setpriv: host.setpriv.path } : undefined;
   if (options.mode === 'require' && (!namespaces || !host.cgroups.ok)) {
     throw new Error(`the sandbox is required (--sandbox require) but this host cannot provide it:\n  ${gaps.join('\n  ')}\nRun \`kss doctor\` for details.`);
@@ -56,7 +59,16 @@ export function setUpSandbox(options: {
   const readOnly = new Set(options.readOnlyPaths);
   const node = installationOf(realpathSync(process.execPath));
   if (!node.startsWith('/usr')) readOnly.add(node);
+  let firewall: EgressFirewall | undefined;
+  if (host.firewall.ok && namespaces) {
+    try {
+      firewall = new EgressFirewall(host.firewall.nft);
+    } catch (err) {
+      gaps.push(`nftables: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const sandbox = new Sandbox({
+    ...(firewall ? { firewall } : {}),
     logger: options.logger,
     uids: new UidAllocator(options.db),
     secrets: options.secrets,

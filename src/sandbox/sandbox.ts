@@ -23,7 +23,8 @@ import { cpSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, read
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { cpuMillis, memoryBytes, qualifiedName, SECRETS_MOUNT_PATH, type FunctionSpec, type Runtime, type SecretSource } from '../core/index.js';
+import { cpuMillis, memoryBytes, NETWORK_ANNOTATION, networkOf, qualifiedName, SECRETS_MOUNT_PATH, type FunctionSpec, type Runtime, type SecretSource } from '../core/index.js';
+import type { EgressFirewall } from './egress-firewall.js';
 import type { IsolatedStart, PooledSandbox, PooledSpecialisation, ReplicaIsolation } from '../providers/local/isolation.js';
 import type { Artifact, LaunchCommand } from '../providers/local/runtime-launchers.js';
 import type { Cgroup, CgroupManager, ReplicaLimits } from './cgroups.js';
@@ -50,6 +51,8 @@ export interface SandboxOptions {
   runDir: string;
   nofile?: number;
   pids?: number;
+  /** nftables by uid, for `kss.network: none`; absent: such functions are refused at deploy. */
+  firewall?: EgressFirewall;
 }
 
 /** The limits a spec asks for, in cgroup numbers. */
@@ -188,6 +191,27 @@ export class Sandbox implements ReplicaIsolation {
     this.#prlimit = which('prlimit');
   }
 
+  /** `kss.network: none` needs a uid of the function's own (namespaces) and the firewall. */
+  get canDenyNetwork(): boolean {
+    return this.#o.namespaces !== undefined && this.#o.firewall !== undefined;
+  }
+
+  /** Takes this gateway's uids out of the no-network set (every replica has stopped). */
+  close(): void {
+    try {
+      this.#o.firewall?.releaseAll();
+    } catch (err) {
+      this.#o.logger.warn({ err }, 'could not remove the firewall entries of this gateway\'s functions');
+    }
+  }
+
+  /** Puts the function's uid in or out of the no-network set before its code runs. */
+  #applyNetwork(spec: FunctionSpec, uid: number): void {
+    const network = networkOf(spec);
+    if (network === 'none' && !this.#o.firewall) throw new Error(`${NETWORK_ANNOTATION}: none, but this host has no nftables`);
+    this.#o.firewall?.apply(uid, network);
+  }
+
   /** Whether replicas get namespaces and their own uid (else only cgroups, if any). */
   get isolating(): boolean {
     return this.#o.namespaces !== undefined;
@@ -201,6 +225,7 @@ export class Sandbox implements ReplicaIsolation {
     const ns = this.#o.namespaces;
     if (ns) {
       const uid = this.#o.uids.uidFor(spec.namespace, spec.service);
+      this.#applyNetwork(spec, uid);
       const selfDrop = SELF_DROPPING.has(spec.runtime);
       const args = [...systemRoot()];
       const made = new Set<string>();
@@ -314,8 +339,9 @@ export class Sandbox implements ReplicaIsolation {
           if (secrets.size) unisolatedSecrets = this.#writeUnisolatedSecrets(instance, secrets);
           return { codeDir: artifact.dir, line: {}, env: unisolatedSecrets ? { KSS_SECRETS_DIR: unisolatedSecrets } : {}, start };
         }
-        linkTree(artifact.dir, slot);
         const uid = this.#o.uids.uidFor(spec.namespace, spec.service);
+        this.#applyNetwork(spec, uid);
+        linkTree(artifact.dir, slot);
         return {
           codeDir: slot,
           line: { runAs: { uid, gid: uid }, secrets: Object.fromEntries([...secrets].map(([k, v]) => [k, v.toString('base64')])) },

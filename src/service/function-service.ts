@@ -18,7 +18,7 @@ import {
   type ProviderFunctionStatus,
   type ScaleSettings,
 } from '../core/index.js';
-import { invokePolicy, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
+import { invokePolicy, networkOf, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
 import type { InvocationStats } from '../invoke/index.js';
 import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
 import { notFound } from '../store/index.js';
@@ -318,6 +318,7 @@ export class FunctionService {
     const spec = parseFunctionSpec(execByDefault(input), { defaultNamespace, version: this.#version });
     scaleSettings(spec);
     invokePolicy(spec);
+    networkOf(spec);
     if (spec.secrets?.length) {
       if (!this.#secrets) throw new KssError('KSS_INVALID_SPEC', 'secrets: this gateway has no secret store; remove `secrets` from the function to deploy it');
       spec.secrets.forEach((name, i) => assertValidSecretName(name, `secrets[${i}]`));

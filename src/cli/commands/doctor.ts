@@ -31,6 +31,7 @@ export function doctorChecks(): Check[] {
     setpriv: 'a uid per function (apt-get install util-linux)',
     namespaces: 'isolation',
     cgroups: 'memory/CPU/pids limits and usage',
+    nftables: 'functions without network (kss.network: none; apt-get install nftables)',
   };
   const checks: Check[] = describeHost(host).map((c) => ({ ...c, needed: needs[c.check] ?? '' }));
   const python = version('python3', ['--version']);

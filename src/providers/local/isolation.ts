@@ -60,4 +60,8 @@ export interface ReplicaIsolation {
   isolate(spec: FunctionSpec, artifact: Artifact, instance: string, launch: LaunchCommand): Promise<IsolatedStart>;
   /** Wraps a warm-pool process's command; undefined when pooled processes cannot be isolated (no pool then). */
   pooled?(runtime: Runtime, command: { command: string; args: readonly string[] }): PooledSandbox | undefined;
+  /** Whether replicas can be cut off the network (`kss.network: none`); false or absent: such a deploy is refused. */
+  readonly canDenyNetwork?: boolean;
+  /** Undoes host-wide state once every replica has stopped (e.g. firewall entries). */
+  close?(): void;
 }

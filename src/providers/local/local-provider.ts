@@ -7,6 +7,8 @@
 import type { Logger } from 'pino';
 import {
   KssError,
+  NETWORK_ANNOTATION,
+  networkOf,
   qualifiedName,
   refOf,
   scaleSettings,
@@ -92,9 +94,20 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     return Object.keys(this.#launchers) as Runtime[];
   }
 
+  /** Refuses what this host cannot give a spec (before anything starts). */
+  #assertSupported(spec: FunctionSpec): void {
+    if (networkOf(spec) === 'none' && !this.#isolation?.canDenyNetwork) {
+      throw new KssError(
+        'KSS_INVALID_SPEC',
+        `annotations.${NETWORK_ANNOTATION}: "none" needs the sandbox (a uid per function) and nftables on this host, and this gateway has ${this.#isolation ? 'no nftables (apt-get install nftables)' : 'no sandbox'}; see \`kss doctor\``,
+      );
+    }
+  }
+
   async deploy(spec: FunctionSpec): Promise<void> {
     if (this.#functions.has(key(refOf(spec)))) return this.update(spec);
     this.#assertOpen();
+    this.#assertSupported(spec);
     const ref = refOf(spec);
     const runner: FunctionRunner = { ref, desired: initialReplicas(spec), generations: [], endpoints: NO_ENDPOINTS };
     runner.generations.push(this.#newGeneration(spec));
@@ -104,6 +117,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
 
   async update(spec: FunctionSpec): Promise<void> {
     this.#assertOpen();
+    this.#assertSupported(spec);
     const runner = this.#functions.get(key(refOf(spec)));
     if (!runner) return this.deploy(spec);
     runner.desired = Math.max(runner.desired, initialReplicas(spec));
@@ -164,6 +178,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     this.#pool?.close();
     const refs = [...this.#functions.values()].map((r) => r.ref);
     await Promise.all(refs.map((ref) => this.remove(ref)));
+    this.#isolation?.close?.();
   }
 
   #assertOpen(): void {
