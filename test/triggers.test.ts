@@ -312,7 +312,7 @@ describe('event triggers (real brokers)', () => {
       // The function stays deployed and serving while its broker is down; it reconnects when the broker is back.
       assert.equal((await fetch(`${p.url}/function/desc-fn`, { method: 'POST', body: 'direct' })).status, 200);
       await broker.start();
-      await eventually(async () => (await triggersOf('desc-fn')).find((t) => t.type === 'mqtt')?.state === 'connected', 15_000, 'the reconnect');
+      await eventually(async () => (await triggersOf('desc-fn')).find((t) => t.type === 'mqtt')?.state === 'connected', 45_000, 'the reconnect (backoff doubles while the broker is down, up to 30 s)');
       const logs = await (await p.api('/system/logs?name=desc-fn&tail=200')).text();
       assert.match(logs, /lost its broker connection|cannot reach its broker/);
     } finally {

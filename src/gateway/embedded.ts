@@ -215,7 +215,6 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     // Platform events go into the function's own log stream (`kss logs NAME`).
     if (detail) logs.append(ref, 'gateway', 'event', detail);
     if (change === 'scaled') return;
-    void triggers.sync(ref);
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
     else metrics.forget(ref);

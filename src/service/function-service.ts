@@ -46,9 +46,12 @@ export interface FunctionServiceOptions {
   secrets?: SecretSource;
 }
 
-/** Checks a spec's triggers at deploy (the trigger manager): expressions, credentials, brokers reachable. */
+/** The trigger manager, as the service drives it. */
 export interface TriggerValidator {
+  /** Checks a spec's triggers at deploy: expressions, credentials, brokers reachable. */
   validate(spec: FunctionSpec): Promise<void>;
+  /** Starts, changes or (for a removed function) stops and cleans up its triggers; resolves when done. */
+  sync(ref: FunctionRef): Promise<void>;
 }
 
 /** Gateway and provider facts for `/system/info`. */
@@ -193,6 +196,7 @@ export class FunctionService {
         throw err;
       }
       this.#remember(spec);
+      await this.#triggers?.sync(ref);
       this.#changed(ref, 'deployed', `deployed (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})`);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
@@ -212,6 +216,7 @@ export class FunctionService {
       await this.#provider.update(spec);
       const stored = await this.#store.update(spec);
       this.#remember(spec);
+      await this.#triggers?.sync(ref);
       this.#changed(ref, 'deployed', `updated (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}); replicas roll over`);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
@@ -258,6 +263,8 @@ export class FunctionService {
     return this.#mutex.run(key(ref), async () => {
       if (!(await this.#store.delete(ref))) throw notFound(ref);
       this.#specs.delete(key(ref));
+      // Before answering: nothing consumes for a removed function once its removal returns.
+      await this.#triggers?.sync(ref);
       this.#changed(ref, 'removed', 'removed');
       this.#stats.forget(ref);
       await this.#provider.remove(ref);
