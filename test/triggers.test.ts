@@ -265,6 +265,37 @@ describe('event triggers (real brokers)', () => {
     await p.client.removeFunction('rabbit-sync');
   });
 
+  test('MQTT 5, sync mode: the reply goes to the message\'s response topic with its correlation data', async () => {
+    await deployReporter('mqtt5-fn', [{ type: 'mqtt', url: MQTT, topic: `kss-test/${run}/ask`, protocolVersion: 5, mode: 'sync' }]);
+    const client = await mqtt.connectAsync(MQTT, { clientId: `pub5-${run}`, protocolVersion: 5 });
+    try {
+      const replies: Array<{ body: string; correlation?: string }> = [];
+      client.on('message', (_topic, payload, packet) => replies.push({ body: payload.toString(), correlation: packet.properties?.correlationData?.toString() }));
+      await client.subscribeAsync(`kss-test/${run}/answers`, { qos: 1 });
+      await client.publishAsync(`kss-test/${run}/ask`, `v5-${run}`, { qos: 1, properties: { responseTopic: `kss-test/${run}/answers`, correlationData: Buffer.from('corr-1'), contentType: 'text/plain' } });
+      await eventually(() => replies.length === 1, 10_000, 'the MQTT 5 reply');
+      assert.deepEqual(replies[0], { body: `got:v5-${run}`, correlation: 'corr-1' });
+      assert.match(sink.reports.find((r) => r.body === `v5-${run}`)!.contentType ?? '', /text\/plain/, 'the v5 content type reaches the function');
+    } finally {
+      await client.endAsync();
+      await p.client.removeFunction('mqtt5-fn');
+    }
+  });
+
+  test('credentials come from a secret: right ones connect, wrong ones are refused at deploy with the broker\'s reason', async () => {
+    await p.client.createSecret({ name: 'rabbit-login', value: 'guest:guest' });
+    await p.client.createSecret({ name: 'rabbit-wrong', value: 'guest:not-the-password' });
+    await deployReporter('cred-fn', [{ type: 'rabbitmq', url: AMQP, exchange: `kss-cred-${run}`, credentials: 'rabbit-login' }]);
+    const err = await deployError({ triggers: [{ type: 'rabbitmq', url: AMQP, exchange: `kss-cred-${run}`, credentials: 'rabbit-wrong' }] });
+    assert.equal(err.code, 'KSS_TRIGGER_UNREACHABLE');
+    assert.match(err.message, /ACCESS.REFUSED|403/i);
+    assert.ok(!err.message.includes('not-the-password'), 'the password never appears in an error');
+    // A secret a trigger logs in with cannot be deleted while the function uses it.
+    const del = await p.api('/system/secrets', { method: 'DELETE', body: JSON.stringify({ name: 'rabbit-login' }), headers: { 'content-type': 'application/json' } });
+    assert.equal(del.status, 409);
+    await p.client.removeFunction('cred-fn');
+  });
+
   test('update changes a trigger; remove stops it: nothing keeps consuming for a removed function', async () => {
     const exchange = `kss-lifecycle-${run}`;
     await deployReporter('life-fn', [{ type: 'rabbitmq', url: AMQP, exchange, routingKey: 'a' }]);
