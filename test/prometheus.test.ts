@@ -107,8 +107,8 @@ test('every PromQL expression of the shipped Grafana dashboard is accepted by Pr
   assert.ok(promUrl, 'runs after the scrape test, against the same Prometheus');
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
   assert.ok(dashboard.panels.length >= 8);
-  // Some series need events the scrape test did not cause (cold starts, async calls): those may be empty, never invalid.
-  const mayBeEmpty = /cold_start|async_calls|queue_depth|error rate/i;
+  // Some series need events the scrape test did not cause (cold starts, async calls, triggers): those may be empty, never invalid.
+  const mayBeEmpty = /cold_start|async_calls|queue_depth|trigger|error rate/i;
   for (const panel of dashboard.panels) {
     for (const { expr } of panel.targets) {
       // Grafana's "All" for $function is `.*`.
