@@ -28,11 +28,29 @@ export interface CounterCell {
   value: number;
 }
 
+/** The cells of one metric, one per label set, created on first use. */
+class Cells<C> {
+  readonly #cells = new Map<string, { labels: Record<string, string>; cell: C }>();
+
+  constructor(readonly make: () => C) {}
+
+  get(labels: Record<string, string>): C {
+    const key = seriesKey(labels);
+    let entry = this.#cells.get(key);
+    if (!entry) this.#cells.set(key, (entry = { labels, cell: this.make() }));
+    return entry.cell;
+  }
+
+  entries(): IterableIterator<{ labels: Record<string, string>; cell: C }> {
+    return this.#cells.values();
+  }
+}
+
 /** A counter with a fixed label set per cell. */
 export class PlainCounter implements RegistryMetric {
   readonly type = 'counter' as const;
   readonly aggregator = 'sum' as const;
-  readonly #cells = new Map<string, { labels: Record<string, string>; cell: CounterCell }>();
+  readonly #cells = new Cells<CounterCell>(() => ({ value: 0 }));
 
   constructor(
     readonly name: string,
@@ -41,14 +59,11 @@ export class PlainCounter implements RegistryMetric {
 
   /** The cell for `labels` (created at zero); keep it and add to `.value`. */
   cell(labels: Record<string, string>): CounterCell {
-    const key = seriesKey(labels);
-    let entry = this.#cells.get(key);
-    if (!entry) this.#cells.set(key, (entry = { labels, cell: { value: 0 } }));
-    return entry.cell;
+    return this.#cells.get(labels);
   }
 
   get() {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.#cells.values()].map(({ labels, cell }) => ({ labels, value: cell.value })) };
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.#cells.entries()].map(({ labels, cell }) => ({ labels, value: cell.value })) };
   }
 }
 
@@ -79,24 +94,23 @@ export class HistogramCell {
 export class PlainHistogram implements RegistryMetric {
   readonly type = 'histogram' as const;
   readonly aggregator = 'sum' as const;
-  readonly #cells = new Map<string, { labels: Record<string, string>; cell: HistogramCell }>();
+  readonly #cells: Cells<HistogramCell>;
 
   constructor(
     readonly name: string,
     readonly help: string,
     readonly buckets: readonly number[],
-  ) {}
+  ) {
+    this.#cells = new Cells(() => new HistogramCell(buckets));
+  }
 
   cell(labels: Record<string, string>): HistogramCell {
-    const key = seriesKey(labels);
-    let entry = this.#cells.get(key);
-    if (!entry) this.#cells.set(key, (entry = { labels, cell: new HistogramCell(this.buckets) }));
-    return entry.cell;
+    return this.#cells.get(labels);
   }
 
   get() {
     const values: MetricValue[] = [];
-    for (const { labels, cell } of this.#cells.values()) {
+    for (const { labels, cell } of this.#cells.entries()) {
       let cumulative = 0;
       for (let i = 0; i < this.buckets.length; i++) {
         cumulative += cell.counts[i]!;

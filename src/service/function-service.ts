@@ -47,7 +47,7 @@ export interface FunctionServiceOptions {
 }
 
 /** The trigger manager, as the service drives it. */
-export interface TriggerValidator {
+export interface FunctionTriggers {
   /** Checks a spec's triggers at deploy: expressions, credentials, brokers reachable. */
   validate(spec: FunctionSpec): Promise<void>;
   /** Starts, changes or (for a removed function) stops and cleans up its triggers; resolves when done. */
@@ -79,7 +79,7 @@ export class FunctionService {
   readonly #mutex = new KeyedMutex();
   readonly #listeners = new Set<(ref: FunctionRef, change: FunctionChange, detail?: string) => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
-  #triggers: TriggerValidator | undefined;
+  #triggers: FunctionTriggers | undefined;
 
   constructor(options: FunctionServiceOptions) {
     this.#store = options.store;
@@ -152,9 +152,9 @@ export class FunctionService {
     this.#scaling?.release(ref);
   }
 
-  /** Connects the trigger manager: deploys and updates check their triggers before anything is built. */
-  useTriggers(validator: TriggerValidator): void {
-    this.#triggers = validator;
+  /** Connects the trigger manager: deploys check their triggers before anything is built, and every change syncs them. */
+  useTriggers(triggers: FunctionTriggers): void {
+    this.#triggers = triggers;
   }
 
   /** Connects the autoscaler (pin/release for manual scale). */

@@ -110,7 +110,6 @@ export class TriggerManager {
   constructor(options: TriggerManagerOptions) {
     this.#o = options;
     this.#connectors = new Map(options.connectors.map((c) => [c.type, c]));
-    for (const url of options.gatewayConnectors ?? []) connectorTrigger(url, 'check', 0);
   }
 
   /** Every trigger `spec` declares: its `triggers` list, the cron annotations, and `topic` annotations × gateway connectors. */
