@@ -61,6 +61,23 @@ export function ensureBuild({ force = false } = {}) {
   return true;
 }
 
+const DASHBOARD = join(ROOT, 'dashboard');
+const DASHBOARD_STAMP = join(DASHBOARD, 'dist', '.build-stamp');
+// The dashboard bundles the SDK (src/client) and the core types it imports.
+const DASHBOARD_SOURCES = [join(DASHBOARD, 'src'), join(DASHBOARD, 'index.html'), join(DASHBOARD, 'vite.config.ts'), join(ROOT, 'src', 'client'), join(ROOT, 'src', 'core'), join(ROOT, 'package.json')];
+
+/** Builds the dashboard (Vite) into dashboard/dist when its sources are newer than the last build. */
+export function ensureDashboard({ force = false } = {}) {
+  const stamp = existsSync(DASHBOARD_STAMP) ? statSync(DASHBOARD_STAMP).mtimeMs : 0;
+  const newest = Math.max(...DASHBOARD_SOURCES.map((s) => newestMtime(s)));
+  if (!force && stamp && stamp >= newest) return false;
+  if (!existsSync(join(ROOT, 'node_modules', 'vite'))) ensureDependencies();
+  process.stderr.write('[setup] building the dashboard (Vite)…\n');
+  run(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', DASHBOARD], 'building the dashboard');
+  writeFileSync(DASHBOARD_STAMP, new Date().toISOString());
+  return true;
+}
+
 /** True when `name` is an executable on PATH. */
 function onPath(name) {
   return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, name)));
@@ -95,6 +112,12 @@ export function aptInstall(pkg, why) {
   return r.status === 0;
 }
 
+/** The dashboard's browser test drives Debian's Chromium (never a downloaded browser). */
+export function ensureBrowser() {
+  if (process.platform !== 'linux' || existsSync('/usr/bin/chromium')) return;
+  if (!aptInstall('chromium', 'for the dashboard\'s browser test')) process.stderr.write('[setup] chromium is not installed: the dashboard test will fail. Install it (apt-get install chromium).\n');
+}
+
 /** wrk (Debian's) is the benchmarks' load generator; autocannon is the fallback. */
 export function ensureBenchTools() {
   if (onPath('wrk') || process.platform !== 'linux') return;
@@ -104,5 +127,6 @@ export function ensureBenchTools() {
 export function ensureAll() {
   ensureDependencies();
   ensureBuild();
+  ensureDashboard();
   ensureSandboxTools();
 }

@@ -5,9 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
-import { ensureAll, ROOT } from './setup.mjs';
+import { ensureAll, ensureBrowser, ROOT } from './setup.mjs';
 
 ensureAll();
+ensureBrowser();
 
 function findTests(dir, out = []) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -11,7 +11,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { KssError, assertValidName, isPlainObject, RUNTIMES, type Runtime } from '../core/index.js';
+import { KssError, assertValidName, isPlainObject, RUNTIMES, runtimeForLang, type Runtime } from '../core/index.js';
 
 /** One function from a stack file, ready to package and deploy. */
 export interface StackFunction {
@@ -30,15 +30,7 @@ export interface StackFile {
   functions: StackFunction[];
 }
 
-/** `lang` values (OpenFaaS template names included) and the runtime each means. */
-export function runtimeForLang(lang: string): Runtime | undefined {
-  if ((RUNTIMES as readonly string[]).includes(lang)) return lang as Runtime;
-  if (/^node(\d+)?(-.*)?$/.test(lang)) return 'node';
-  if (/^python(3)?(-.*)?$/.test(lang)) return 'python';
-  if (/^go(lang)?(-.*)?$/.test(lang)) return 'go';
-  if (lang === 'bash' || lang === 'dockerfile') return 'exec';
-  return undefined;
-}
+export { runtimeForLang };
 
 /** Replaces `${VAR}` and `${VAR:-default}` the way faas-cli (envsubst) does. */
 export function substituteEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -26,6 +26,8 @@ export interface ClientOptions {
   gateway: string;
   /** Sent as `Authorization` on every request (e.g. `Basic …` or `Bearer kss_…`). */
   authorization?: string;
+  /** Extra headers on every request (the dashboard sends its CSRF header `x-kss-csrf: 1`). */
+  headers?: Record<string, string>;
   fetch?: typeof fetch;
 }
 
@@ -66,11 +68,14 @@ export class KssClient {
   readonly gateway: string;
   readonly #fetch: typeof fetch;
   readonly #authorization: string | undefined;
+  readonly #headers: Record<string, string>;
 
   constructor(options: ClientOptions) {
     this.gateway = options.gateway.replace(/\/+$/, '');
-    this.#fetch = options.fetch ?? fetch;
+    // Unbound, a browser's fetch throws "Illegal invocation" when called as a method.
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#authorization = options.authorization;
+    this.#headers = options.headers ?? {};
   }
 
   info(): Promise<SystemInfo> {
@@ -265,7 +270,7 @@ export class KssClient {
   }
 
   async #send(method: string, path: string, body: BodyInit | null, extraHeaders?: Record<string, string>, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { ...extraHeaders };
+    const headers: Record<string, string> = { ...this.#headers, ...extraHeaders };
     if (this.#authorization && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers.authorization = this.#authorization;
     try {
       return await this.#fetch(`${this.gateway}${path}`, { method, body, headers, ...(signal ? { signal } : {}), ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) } as RequestInit);

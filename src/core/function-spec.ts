@@ -12,6 +12,16 @@ import { annotationTriggers, parseTriggers, type TriggerSpec } from './trigger-s
 export const RUNTIMES = ['node', 'python', 'go', 'exec', 'http'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
+/** `lang` values (OpenFaaS template names included) and the runtime each means. */
+export function runtimeForLang(lang: string): Runtime | undefined {
+  if ((RUNTIMES as readonly string[]).includes(lang)) return lang as Runtime;
+  if (/^node(\d+)?(-.*)?$/.test(lang)) return 'node';
+  if (/^python(3)?(-.*)?$/.test(lang)) return 'python';
+  if (/^go(lang)?(-.*)?$/.test(lang)) return 'go';
+  if (lang === 'bash' || lang === 'dockerfile') return 'exec';
+  return undefined;
+}
+
 /** Default namespace, as in OpenFaaS. */
 export const DEFAULT_NAMESPACE = 'openfaas-fn';
 /** Default per-request timeout (seconds), as OpenFaaS' `exec_timeout` default of 60s. */

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { Clock, Provider, Rate } from '../core/index.js';
 import type { Invoker } from '../invoke/index.js';
 import type { FunctionService } from '../service/index.js';
-import type { AuditLog, Authenticator, TokenStore } from './auth/index.js';
+import type { AuditLog, Authenticator, SessionStore, TokenStore } from './auth/index.js';
 import type { RateLimiter } from './limits/index.js';
-import type { GatewayMetrics } from '../metrics/index.js';
+import type { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import type { SecretService } from '../secrets/index.js';
 import type { AsyncCalls } from '../queue/index.js';
 import type { LogStore } from '../logs/index.js';
@@ -20,6 +20,8 @@ export interface GatewayContext {
   clock: Clock;
   authenticator: Authenticator;
   tokens: TokenStore;
+  /** Dashboard sessions (the login cookie). */
+  sessions: SessionStore;
   audit: AuditLog;
   limiter: RateLimiter;
   metrics: GatewayMetrics;
@@ -35,6 +37,10 @@ export interface GatewayContext {
   maxAsyncBodyBytes: number;
   /** Function logs (`/system/logs`); the route is absent without it. */
   logs?: LogStore;
+  /** The dashboard's live charts (`/api/v1/metrics/history`); the routes are absent without it. */
+  history?: MetricsHistory;
+  /** Where the dashboard's built files are (default `dashboard/dist` of this installation). */
+  uiDir?: string;
   /** Event triggers (`/api/v1/triggers`); the route is absent without it. */
   triggers?: TriggerManager;
 }

@@ -8,12 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { costOf, KssError, systemClock, type Clock, type Rate } from '../core/index.js';
 import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
-import { GatewayMetrics } from '../metrics/index.js';
+import { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
 import { pythonCommand } from '../providers/local/python-launcher.js';
 import { FunctionService } from '../service/index.js';
 import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
-import { AuditLog, Authenticator, ensureAdminCredentials, TokenStore, type AdminCredentials } from './auth/index.js';
+import { AuditLog, Authenticator, ensureAdminCredentials, SessionStore, TokenStore, type AdminCredentials } from './auth/index.js';
 import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
@@ -73,6 +73,10 @@ export interface EmbeddedOptions {
    * `mqtt://host:1883`, `nats://host:4222`, `amqp://host?exchange=NAME`.
    */
   connectors?: string[];
+  /** Where the dashboard's built files are (default: `dashboard/dist` of this installation). */
+  uiDir?: string;
+  /** Interval of the dashboard's live charts (default 5 s; shorter in tests). */
+  historyIntervalMs?: number;
 }
 
 export interface EmbeddedPlatform {
@@ -141,6 +145,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     onLog: (ref, instance, stream, text) => logs.append(ref, instance, stream, text),
   });
   const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets });
+  // The dashboard's live charts: counted on the invoke path, closed every interval from the provider's view.
+  const history = new MetricsHistory({ live: () => provider.list(), clock, intervalMs: options.historyIntervalMs });
   const secretService = new SecretService({ store: secrets, usedBy: (ns, name) => service.functionsUsingSecret(ns, name), logger: logger.child({ component: 'secrets' }) });
   const invoker = new Invoker({
     provider,
@@ -150,7 +156,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     },
     // `metrics: false` (kss up --no-metrics) takes the Prometheus counters off the invoke path, for
     // measuring what they cost (npm run bench -- metrics); the status counters stay.
-    observer: options.metrics === false ? stats : combineObservers(stats, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
+    observer:
+      options.metrics === false
+        ? stats
+        : combineObservers(stats, history, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -217,7 +226,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     if (change === 'scaled') return;
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
-    else metrics.forget(ref);
+    else {
+      metrics.forget(ref);
+      history.forget(ref);
+    }
   });
   const app = createGateway({
     service,
@@ -227,9 +239,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     clock,
     authenticator,
     tokens,
+    sessions: new SessionStore(clock),
     audit,
     limiter,
     metrics,
+    history,
+    uiDir: options.uiDir,
     secrets: secretService,
     calls,
     logs,
@@ -246,6 +261,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   if (restored.restored + restored.failed > 0) logger.info(restored, 'stored functions started');
 
   autoscaler.start();
+  history.start();
   pool?.start();
   if (options.queueConcurrency !== 0) dispatcher.start();
   await triggers.startAll([...service.specs()].map((spec) => ({ name: spec.service, namespace: spec.namespace })));
@@ -253,6 +269,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   } catch (err) {
     autoscaler.stop();
+    history.stop();
     await triggers.close();
     await dispatcher.stop();
     await queue.close();
@@ -280,6 +297,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     close: () =>
       (closing ??= (async () => {
         autoscaler.stop();
+        history.stop();
         // Triggers first: no new events while the rest shuts down; their in-flight messages finish.
         await triggers.close();
         await app.close();

@@ -33,12 +33,16 @@ export function toKssError(err: unknown): { error: KssError; internal: boolean }
   return { error: new KssError('KSS_INTERNAL', 'internal error in the gateway; the gateway log has the details'), internal: true };
 }
 
-/** Headers every platform error carries. */
-export function errorHeaders(error: KssError): Record<string, string> {
+/**
+ * Headers every platform error carries. `challenge: false` leaves out the 401's
+ * `WWW-Authenticate`: the dashboard (which sends `x-kss-csrf`) handles a 401 itself,
+ * and a Basic challenge would make the browser hold its fetch for a password prompt.
+ */
+export function errorHeaders(error: KssError, challenge = true): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-kss-error': error.code };
   if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
-  // RFC 9110 §11.6.1: a 401 says how to authenticate (faas-cli and browsers read it).
-  if (error.code === 'KSS_UNAUTHORIZED') headers['www-authenticate'] = 'Basic realm="kube-serverless", charset="UTF-8"';
+  // RFC 9110 §11.6.1: a 401 says how to authenticate (faas-cli and curl read it).
+  if (error.code === 'KSS_UNAUTHORIZED' && challenge) headers['www-authenticate'] = 'Basic realm="kube-serverless", charset="UTF-8"';
   return headers;
 }
 

@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { KssError } from '../core/index.js';
-import { installAuth } from './auth/index.js';
+import { CSRF_HEADER, installAuth } from './auth/index.js';
 import type { GatewayContext } from './context.js';
 import { errorHeaders, toKssError } from './errors.js';
 import { apiFunctionRoutes, apiInvokeRoute } from './routes/api-functions.js';
@@ -20,6 +20,9 @@ import { systemLogRoutes } from './routes/system-logs.js';
 import { apiTriggerRoutes } from './routes/api-triggers.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
 import { systemSecretRoutes } from './routes/system-secrets.js';
+import { sessionRoutes } from './routes/session.js';
+import { dashboardDataRoutes } from './routes/dashboard-data.js';
+import { uiRoutes } from './routes/ui.js';
 
 export interface GatewayOptions extends GatewayContext {
   /** Largest JSON/YAML body on management routes (default 1 MiB). */
@@ -65,14 +68,14 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   app.setErrorHandler((err, req, reply) => {
     const { error, internal } = toKssError(err);
     if (internal) req.log.error({ err }, 'unhandled error in a route');
-    void reply.code(error.status).headers(errorHeaders(error)).send(error.toJSON());
+    void reply.code(error.status).headers(errorHeaders(error, req.headers[CSRF_HEADER] !== '1')).send(error.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
     const error = new KssError('KSS_ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`);
     void reply.code(404).headers(errorHeaders(error)).send(error.toJSON());
   });
 
-  installAuth(app, { authenticator: options.authenticator, audit: options.audit });
+  installAuth(app, { authenticator: options.authenticator, audit: options.audit, sessions: options.sessions });
   installClientLimit(app, options);
   installCors(app, options.corsOrigins ?? []);
 
@@ -106,7 +109,12 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     callRoutes(scope, options);
     systemLogRoutes(scope, options);
     apiTriggerRoutes(scope, options);
+    sessionRoutes(scope, options);
+    dashboardDataRoutes(scope, options);
   });
+
+  // The dashboard's static files, with their own security headers (a CSP that lets its scripts run).
+  void app.register(async (scope) => uiRoutes(scope, { uiDir: options.uiDir }));
 
   // Data path: bodies are not parsed; the invoke handler streams them.
   void app.register(async (scope) => {

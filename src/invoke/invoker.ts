@@ -156,7 +156,9 @@ export class Invoker {
         throw new KssError('KSS_CAPACITY_EXCEEDED', `every replica of "${ref.name}" is at its limit of ${fn.maxInflight} requests (max_inflight) and the function is at its maximum of ${fn.maxReplicas} replicas; retry shortly`, { retryAfter: 1 });
       }
       try {
-        status = await this.#proxy(ref, endpoint, req, target, deadline - this.#clock.now(), fn.timeoutSeconds, abort);
+        // A cold start says so (`X-Kss-Cold-Start-Seconds`: how long the request waited), for the dashboard and curl -i.
+        const to: ResponseTarget = coldStart ? withColdStartHeader(target, coldWait) : target;
+        status = await this.#proxy(ref, endpoint, req, to, deadline - this.#clock.now(), fn.timeoutSeconds, abort);
       } finally {
         release();
       }
@@ -308,4 +310,12 @@ function classify(err: unknown, limitError: unknown): KssError {
 /** The response target closed before the reply was written (the client hung up mid-response). */
 function isPrematureClose(err: unknown): boolean {
   return (err as { code?: string })?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Wraps a target so the response carries how long the request waited for a replica. */
+function withColdStartHeader(target: ResponseTarget, waitedSeconds: number): ResponseTarget {
+  return (status, headers) => {
+    headers['x-kss-cold-start-seconds'] = waitedSeconds.toFixed(6);
+    return target(status, headers);
+  };
 }

@@ -115,6 +115,11 @@ export class FunctionService {
   }
 
   /** The spec of a deployed function, from memory (for the invoke path). */
+  /** When `ref` last received a request since the gateway started (epoch ms), 0 if never. */
+  lastRequestAt(ref: FunctionRef): number {
+    return this.#stats.get(ref).lastRequestAt;
+  }
+
   lookup(ref: FunctionRef): DeployedFunction | undefined {
     return this.#specs.get(key(ref));
   }

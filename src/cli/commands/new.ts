@@ -2,30 +2,14 @@
 import type { Command } from 'commander';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isMap, parse as parseYaml, parseDocument, type YAMLMap } from 'yaml';
+import { isMap, parseDocument, type YAMLMap } from 'yaml';
 import { assertValidName } from '../../core/index.js';
 import { DEFAULT_GATEWAY, type GlobalOptions, commandContext } from '../context.js';
 import { CliError, EXIT_USAGE } from '../output.js';
 import { runtimeForLang } from '../stack-file.js';
+import { availableTemplates, TEMPLATE_FIELDS_FILE, templateFields, TEMPLATES_DIR } from '../../build/templates.js';
 
-/** `templates/` at the repository root, from the compiled `dist/src/cli/commands/`. */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/', import.meta.url));
-
-/** A template's optional extra stack.yml fields for the new function (`fprocess: ./handler.sh`, or a `lang:` to write). */
-export const TEMPLATE_FIELDS_FILE = 'template.yml';
-
-function templateFields(source: string, name: string): Record<string, unknown> {
-  const file = join(source, TEMPLATE_FIELDS_FILE);
-  if (!existsSync(file)) return {};
-  const fields = parseYaml(readFileSync(file, 'utf8').replaceAll('{{name}}', name)) as Record<string, unknown> | null;
-  const { handler: _handler, ...rest } = fields ?? {};
-  return rest;
-}
-
-export function availableTemplates(): string[] {
-  return existsSync(TEMPLATES_DIR) ? readdirSync(TEMPLATES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
-}
+export { availableTemplates, TEMPLATES_DIR };
 
 export function newCommand(program: Command): void {
   program
@@ -67,7 +51,7 @@ export function newCommand(program: Command): void {
       // Block style, as faas-cli writes stack files (`functions: {}` would otherwise stay inline).
       (doc.get('functions') as YAMLMap).flow = false;
       const handler = `./${relative(resolve(stackPath, '..'), dir) || name}`;
-      doc.setIn(['functions', name], doc.createNode({ lang: runtimeForLang(opts.lang) ?? opts.lang, handler, ...templateFields(source, name) }));
+      doc.setIn(['functions', name], doc.createNode({ lang: runtimeForLang(opts.lang) ?? opts.lang, handler, ...templateFields(opts.lang, name) }));
       writeFileSync(stackPath, doc.toString());
       ctx.out.result({ name, lang: opts.lang, files: written, stack: opts.file }, () => {
         for (const f of written) ctx.out.line(`created ${f}`);

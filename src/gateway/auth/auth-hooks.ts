@@ -8,6 +8,16 @@ import { KssError } from '../../core/index.js';
 import type { AuditLog } from './audit-log.js';
 import type { Authenticator } from './authenticator.js';
 import { allows, type Principal, type RouteAuth } from './scopes.js';
+import { cookieValue, SESSION_COOKIE, type SessionStore } from './session-store.js';
+
+/**
+ * The header a cookie-authenticated change must carry. A page on another site cannot
+ * add it (a custom header needs a CORS preflight, and CORS is off unless configured),
+ * so a session cookie alone never changes anything: the dashboard's CSRF guard, on
+ * top of SameSite=Strict.
+ */
+export const CSRF_HEADER = 'x-kss-csrf';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -18,6 +28,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** True when the principal came from the dashboard's session cookie. */
+    viaSession?: boolean;
   }
   interface FastifyInstance {
     /** Every route with its auth requirement: the route table the security tests walk. */
@@ -50,8 +62,9 @@ export function requireScope(principal: Principal | undefined, needed: Exclude<R
 }
 
 /** Installs the route check, the auth hook and the audit hook on `app` (call before routes are registered). */
-export function installAuth(app: FastifyInstance, deps: { authenticator: Authenticator; audit: AuditLog }): void {
+export function installAuth(app: FastifyInstance, deps: { authenticator: Authenticator; audit: AuditLog; sessions?: SessionStore }): void {
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('viaSession', false);
   const routes: RouteEntry[] = [];
   app.decorate('kssRoutes', routes);
   app.addHook('onRoute', (route) => {
@@ -69,7 +82,15 @@ export function installAuth(app: FastifyInstance, deps: { authenticator: Authent
     const needed = request.routeOptions.config?.auth;
     // Unknown routes (404) carry no config: they reveal nothing and need nothing.
     if (needed === undefined || needed === 'public') return;
-    const principal = deps.authenticator.authenticate(request.headers.authorization);
+    let principal = deps.authenticator.authenticate(request.headers.authorization);
+    // No Authorization header: the dashboard's session cookie, if any (an explicit header always wins).
+    if (request.headers.authorization === undefined && deps.sessions && deps.authenticator.enabled) {
+      const session = sessionPrincipal(request, deps.sessions, needed === 'function');
+      if (session) {
+        principal = session;
+        request.viaSession = true;
+      }
+    }
     if (needed === 'function') {
       // The invoke route applies the function's own policy; public functions ignore Authorization.
       request.principal = principal;
@@ -82,6 +103,23 @@ export function installAuth(app: FastifyInstance, deps: { authenticator: Authent
     if (!action || !request.principal) return;
     deps.audit.record({ actor: request.principal.id, action, target: auditTarget(request), status: reply.statusCode, ip: request.ip });
   });
+}
+
+/**
+ * The principal of the request's session cookie. A change (not GET/HEAD) also needs
+ * the CSRF header: on a management route its absence is a 403; on the invoke route
+ * the session is ignored instead, since a function's own callers may send cookies.
+ */
+function sessionPrincipal(request: FastifyRequest, sessions: SessionStore, invokeRoute: boolean): Principal | undefined {
+  const id = cookieValue(request.headers.cookie, SESSION_COOKIE);
+  if (id === undefined) return undefined;
+  const session = sessions.get(id);
+  if (!session) return undefined;
+  if (!SAFE_METHODS.has(request.method) && request.headers[CSRF_HEADER] !== '1') {
+    if (invokeRoute) return undefined;
+    throw new KssError('KSS_FORBIDDEN', `a change made with the dashboard's session cookie must carry the ${CSRF_HEADER}: 1 header (the dashboard sends it; scripts should use a token)`);
+  }
+  return session.principal;
 }
 
 /** A short description of what an action was about (function or token), from params, query and body. */

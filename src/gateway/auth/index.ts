@@ -6,3 +6,4 @@ export * from './token-store.js';
 export * from './authenticator.js';
 export * from './audit-log.js';
 export * from './auth-hooks.js';
+export * from './session-store.js';

@@ -49,3 +49,17 @@ test('rates parse per second, minute and hour; bad rates name the field', () => 
   assert.deepEqual(parseRate('10/h', 'f'), { permits: 10, seconds: 3600 });
   for (const bad of ['', '0/s', '10', '10/d', 'x/s', '-1/s', '1.5/s']) assert.throws(() => parseRate(bad, 'annotations.kss.ratelimit'), /annotations\.kss\.ratelimit/);
 });
+
+test('check refuses an empty bucket without taking from it', () => {
+  const clock = new FakeClock();
+  const limiter = new RateLimiter(clock);
+  const rate = { permits: 2, seconds: 60 };
+  limiter.check('k', rate, 'x');
+  limiter.take('k', rate, 'x');
+  limiter.check('k', rate, 'x');
+  limiter.check('k', rate, 'x');
+  limiter.take('k', rate, 'x');
+  assert.throws(() => limiter.check('k', rate, 'x'), (err: KssError) => err.code === 'KSS_RATE_LIMITED' && err.retryAfter === 30);
+  clock.advance(30_000);
+  limiter.check('k', rate, 'x');
+});

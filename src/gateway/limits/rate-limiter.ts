@@ -32,6 +32,17 @@ export class RateLimiter {
     }
   }
 
+  /**
+   * Throws the same 429 as {@link take} when bucket `key` is empty, without taking from
+   * it: for limits that count only some outcomes (failed logins), checked before trying.
+   */
+  check(key: string, rate: Rate, what: string): void {
+    const wait = this.#buckets.get(key)?.bucket.wait() ?? 0;
+    if (wait > 0) {
+      throw new KssError('KSS_RATE_LIMITED', `${what} is limited to ${rate.permits} per ${rate.seconds === 1 ? 'second' : `${rate.seconds}s`}; retry in ${wait}s`, { retryAfter: wait });
+    }
+  }
+
   /** Forgets every bucket whose key starts with `prefix` (a function was updated or removed). */
   reset(prefix: string): void {
     for (const key of this.#buckets.keys()) if (key.startsWith(prefix)) this.#buckets.delete(key);

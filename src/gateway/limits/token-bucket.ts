@@ -33,6 +33,12 @@ export class TokenBucket {
     return Math.max(1, Math.ceil((1 - this.#tokens) / this.#perMs / 1000));
   }
 
+  /** Like {@link take} without taking: 0 when a token is there, else the seconds until one is. */
+  wait(): number {
+    const tokens = Math.min(this.#capacity, this.#tokens + (this.#clock.now() - this.#at) * this.#perMs);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#perMs / 1000));
+  }
+
   /** True when the bucket has refilled completely (nothing to remember about its client). */
   get idle(): boolean {
     return Math.min(this.#capacity, this.#tokens + (this.#clock.now() - this.#at) * this.#perMs) >= this.#capacity;

@@ -38,6 +38,8 @@ export function adminRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     if (!/^[a-f0-9]{12}$/.test(req.params.id) || !ctx.tokens.revoke(req.params.id)) {
       throw new KssError('KSS_TOKEN_NOT_FOUND', `no token with id "${req.params.id.slice(0, 20)}"; see \`kss token list\``);
     }
+    // Dashboard sessions opened with the token end with it.
+    ctx.sessions.deleteFor(`token:${req.params.id}`);
     return reply.code(204).send();
   });
 

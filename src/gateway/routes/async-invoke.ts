@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { forwardableRawHeaders } from '../../invoke/index.js';
 import type { StoredRequest } from '../../queue/index.js';
 import type { GatewayContext } from '../context.js';
+import { withoutSessionCookie } from '../auth/index.js';
 import { admitInvocation, splitFunctionUrl } from './invoke.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
@@ -70,7 +71,10 @@ function storedHeaders(rawHeaders: string[], platformCredentials: boolean, ip: s
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!.toLowerCase();
     if (name === 'x-callback-url' || name === 'content-length' || (platformCredentials && name === 'authorization')) continue;
-    out[name] = out[name] === undefined ? list[i + 1]! : `${out[name]}, ${list[i + 1]!}`;
+    // The dashboard's session cookie never reaches a function, sync or async.
+    const value = name === 'cookie' ? withoutSessionCookie(list[i + 1]!) : list[i + 1]!;
+    if (value === undefined) continue;
+    out[name] = out[name] === undefined ? value : `${out[name]}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   out['x-forwarded-for'] = ip;
   out['x-forwarded-proto'] = protocol;

@@ -10,7 +10,7 @@ import type { GatewayContext } from '../context.js';
 import { writeRawError } from '../errors.js';
 import { toKssError } from '../errors.js';
 import { namespaceParam } from './namespace-param.js';
-import { requireScope } from '../auth/index.js';
+import { requireScope, SESSION_COOKIE, withoutSessionCookie } from '../auth/index.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const PREFIX = '/function/';
@@ -59,7 +59,12 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
     // Platform credentials (the admin password, a kss token) are for the platform: no
     // function ever sees them. Any other Authorization header is the function's own business.
     const platformCredentials = request.principal !== undefined && ctx.authenticator.enabled;
-    const headers = platformCredentials ? withoutAuthorization(forwardableRawHeaders(raw.rawHeaders)) : forwardableRawHeaders(raw.rawHeaders);
+    let headers = platformCredentials ? withoutAuthorization(forwardableRawHeaders(raw.rawHeaders)) : forwardableRawHeaders(raw.rawHeaders);
+    // The dashboard's session cookie is the platform's too. A browser logged in to the
+    // dashboard that loads a function's page gets that page sandboxed (an opaque origin),
+    // so the function's scripts cannot use the session against the admin API.
+    const sessionCookie = raw.headers.cookie !== undefined && raw.headers.cookie.includes(`${SESSION_COOKIE}=`);
+    if (sessionCookie) headers = withoutSessionCookieHeader(headers);
     headers.push('X-Forwarded-For', request.ip, 'X-Forwarded-Proto', request.protocol);
     if (raw.headers.host) headers.push('X-Forwarded-Host', raw.headers.host);
 
@@ -78,6 +83,7 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
         { method: raw.method ?? 'GET', path, headers, body: hasBody ? raw : null, contentLength },
         (status, fnHeaders) => {
           fnHeaders['x-duration-seconds'] = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
+          if (sessionCookie) fnHeaders['content-security-policy'] = [fnHeaders['content-security-policy'] ?? [], SANDBOX_CSP].flat();
           res.writeHead(status, fnHeaders);
           return res;
         },
@@ -91,6 +97,23 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
       if (!raw.complete) raw.resume();
     }
   };
+}
+
+/** What a function's response gets when the request carried the dashboard session (see above). */
+export const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads';
+
+/** A raw header list with the session cookie taken out of every Cookie header. */
+function withoutSessionCookieHeader(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== 'cookie') {
+      out.push(raw[i]!, raw[i + 1]!);
+      continue;
+    }
+    const rest = withoutSessionCookie(raw[i + 1]!);
+    if (rest !== undefined) out.push(raw[i]!, rest);
+  }
+  return out;
 }
 
 function withoutAuthorization(raw: string[]): string[] {
