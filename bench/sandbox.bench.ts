@@ -8,7 +8,7 @@
  * Targets: isolation adds ≤ 5 ms to a cold start and costs ≤ 5% of warm throughput.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { NODE_COMMAND } from '../src/providers/local/index.js';
 import { READY_FD_ENV } from '../src/providers/local/readiness.js';
@@ -27,7 +27,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KSS = join(ROOT, 'bin', 'kss.js');
 // 60, not 30: with 30 a cold start's run-to-run spread (±10 ms at p50 on 2 cores) hid a 1-4 ms difference.
 const COLD_STARTS = Number(process.env.KSS_BENCH_COLD_STARTS ?? 60);
-const SPAWNS = Number(process.env.KSS_BENCH_SPAWNS ?? 40);
+// 100, not 40: alternating pairs on this shared 2-core VM still moved the p50 difference by ±3 ms at 40.
+const SPAWNS = Number(process.env.KSS_BENCH_SPAWNS ?? 100);
 const SECONDS = Number(process.env.KSS_BENCH_SECONDS ?? 6);
 const HANDLER = "module.exports = async () => 'ok';";
 const ZERO = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h', 'com.openfaas.scale.max': '1' };
@@ -107,9 +108,15 @@ async function measure(sandbox: 'off' | 'auto'): Promise<Row> {
  * The sandbox's own cost, without a gateway around it: the Node runtime spawned plain
  * and through `Sandbox.isolate` (prlimit → bwrap → runtime dropping to the uid, in a
  * cgroup with the same limits), alternating, each timed from spawn to its `ready`
- * signal on fd 3. The same command lines the gateway runs.
+ * signal on fd 3. The same command lines the gateway runs. Then bwrap's own floor: the
+ * sandbox's command line with `/usr/bin/true` in place of the runtime, against
+ * `/usr/bin/true` alone (spawn → exit), twice as many times.
+ *
+ * Each child gets a stdin pipe and `KSS_PARENT_PIPE=1`, closed once it is ready: the
+ * runtime drops to the function's uid itself, which clears the parent-death signal
+ * bwrap's `--die-with-parent` set, so SIGKILLing bwrap alone would leave it running.
  */
-async function spawnToReady(): Promise<{ plain: number[]; sandboxed: number[] }> {
+async function spawnToReady(): Promise<{ plain: number[]; sandboxed: number[]; truePlain: number[]; trueBwrap: number[] }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kss-bench-spawn-'));
   chmodSync(dataDir, 0o755);
   const code = join(dataDir, 'code');
@@ -118,11 +125,11 @@ async function spawnToReady(): Promise<{ plain: number[]; sandboxed: number[] }>
   const db = openDatabase(join(dataDir, 'kss.db'));
   const { sandbox } = setUpSandbox({ mode: 'require', db, dataDir, logger: pino({ level: 'silent' }), readOnlyPaths: [dirname(dirname(NODE_COMMAND.args.at(-1)!))] });
   const spec = { service: 'spawn', namespace: 'bench', runtime: 'node', image: 'bench', timeout: 60, limits: { memory: '256Mi', cpu: '2' } } as const;
-  const env = { PATH: process.env.PATH ?? '', KSS_CODE_DIR: code, NODE_ENV: 'production', KSS_GRACE_MS: '1000', PORT: '0', HOST: '127.0.0.1', ...READY_FD_ENV };
+  const env = { PATH: process.env.PATH ?? '', KSS_CODE_DIR: code, NODE_ENV: 'production', KSS_GRACE_MS: '1000', PORT: '0', HOST: '127.0.0.1', KSS_PARENT_PIPE: '1', ...READY_FD_ENV };
   const once = (command: string, args: readonly string[], extra: Record<string, string>, attach?: (pid: number) => void) =>
     new Promise<number>((resolve, reject) => {
       const t = performance.now();
-      const child = spawn(command, args, { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, args, { env: { ...env, ...extra }, stdio: ['pipe', 'ignore', 'pipe', 'pipe'] });
       if (child.pid !== undefined) attach?.(child.pid);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -132,6 +139,7 @@ async function spawnToReady(): Promise<{ plain: number[]; sandboxed: number[] }>
         if (readyAfter !== undefined || !String(d).includes('ready')) return;
         readyAfter = performance.now() - t;
         child.kill('SIGKILL');
+        child.stdin!.destroy();
       });
       child.once('exit', (status) => {
         clearTimeout(timer);
@@ -139,20 +147,61 @@ async function spawnToReady(): Promise<{ plain: number[]; sandboxed: number[] }>
         else reject(new Error(`${command} exited (${status}) before ready: ${stderr.slice(0, 300)}`));
       });
     });
+  const exitAfter = (command: string, args: readonly string[]) =>
+    new Promise<number>((resolve, reject) => {
+      const t = performance.now();
+      const child = spawn(command, args, { stdio: 'ignore' });
+      child.once('exit', (status) => (status === 0 ? resolve(performance.now() - t) : reject(new Error(`${command} exited ${status}`))));
+    });
   const plain: number[] = [];
   const sandboxed: number[] = [];
+  const truePlain: number[] = [];
+  const trueBwrap: number[] = [];
+  const launch = { command: NODE_COMMAND.command, args: [...NODE_COMMAND.args], env: {} };
   try {
     for (let i = 0; i < SPAWNS; i++) {
-      plain.push(await once(NODE_COMMAND.command, NODE_COMMAND.args, {}));
-      const iso = await sandbox!.isolate(spec as never, { dir: code } as never, `spawn-${i}`, { command: NODE_COMMAND.command, args: [...NODE_COMMAND.args], env: {} } as never);
-      sandboxed.push(await once(iso.command, iso.args, iso.env, (pid) => iso.attach(pid)));
-      iso.release?.();
+      // Order flipped every pair, so a slow moment of the machine hits both sides alike.
+      const sandboxedOnce = async () => {
+        // Timed from before isolate(): its cgroup and command line are on a fresh start's path too.
+        const t = performance.now();
+        const iso = await sandbox!.isolate(spec as never, { dir: code } as never, `spawn-${i}`, launch as never);
+        const prep = performance.now() - t;
+        sandboxed.push(prep + (await once(iso.command, iso.args, iso.env, (pid) => iso.attach(pid))));
+        iso.release?.();
+      };
+      const plainOnce = async () => plain.push(await once(NODE_COMMAND.command, NODE_COMMAND.args, {}));
+      for (const step of i % 2 ? [plainOnce, sandboxedOnce] : [sandboxedOnce, plainOnce]) await step();
+    }
+    const iso = await sandbox!.isolate(spec as never, { dir: code } as never, 'spawn-true', launch as never);
+    // [prlimit --nofile=N:N --] bwrap <sandbox arguments> -- <runtime>: keep bwrap and its arguments only.
+    const line = [iso.command, ...iso.args];
+    const at = line.findIndex((a) => a.endsWith('/bwrap'));
+    const bwrap = line[at]!;
+    const trueArgs = [...line.slice(at + 1, line.lastIndexOf('--')), '--', '/usr/bin/true'];
+    iso.release?.();
+    for (let i = 0; i < 2 * SPAWNS; i++) {
+      const steps = [async () => truePlain.push(await exitAfter('/usr/bin/true', [])), async () => trueBwrap.push(await exitAfter(bwrap, trueArgs))];
+      for (const step of i % 2 ? steps : steps.reverse()) await step();
     }
   } finally {
     db.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
-  return { plain, sandboxed };
+  return { plain, sandboxed, truePlain, trueBwrap };
+}
+
+/** Threads running on this host: bwrap's pivot_root walks every one of them (see docs/benchmarks.md). */
+function hostThreads(): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      n += readdirSync(`/proc/${pid}/task`).length;
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return n;
 }
 
 async function main(): Promise<void> {
@@ -162,7 +211,9 @@ async function main(): Promise<void> {
     return;
   }
   process.stderr.write(`[sandbox bench] the Node runtime spawned ${SPAWNS} times plain and ${SPAWNS} times sandboxed, alternating\n`);
+  const threadsBefore = hostThreads();
   const spawns = await spawnToReady();
+  const threads = Math.round((threadsBefore + hostThreads()) / 2);
   const off = await measure('off');
   const on = await measure('auto');
   const gen = findLoadGenerator(ROOT)!;
@@ -184,16 +235,17 @@ async function main(): Promise<void> {
     row(on),
     `| **isolation adds** | **${f(on.pooledP50 - off.pooledP50)}** | ${f(on.pooledP99 - off.pooledP99)} | **${f(on.freshP50 - off.freshP50)}** | ${f(on.freshP99 - off.freshP99)} | **${(((on.warm1.requestsPerSecond / off.warm1.requestsPerSecond) - 1) * 100).toFixed(1)}%** | | **${(((on.warm50.requestsPerSecond / off.warm50.requestsPerSecond) - 1) * 100).toFixed(1)}%** | |`,
   ];
-  const sp = { plain50: percentile(spawns.plain, 50), plain99: percentile(spawns.plain, 99), sb50: percentile(spawns.sandboxed, 50), sb99: percentile(spawns.sandboxed, 99) };
+  const pct = (v: number[]) => ({ p50: percentile(v, 50), p90: percentile(v, 90) });
+  const sp = { samples: SPAWNS, hostThreads: threads, plain: pct(spawns.plain), sandboxed: pct(spawns.sandboxed), truePlain: pct(spawns.truePlain), trueBwrap: pct(spawns.trueBwrap) };
+  const adds = (a: { p50: number; p90: number }, b: { p50: number; p90: number }) => `**${f(b.p50 - a.p50)}** | ${f(b.p90 - a.p90)}`;
   lines.push(
     '',
-    `Spawn → ready of the Node runtime alone (no gateway), ${SPAWNS} of each, alternating, the gateway's own command lines:`,
+    `Fresh spawn without a gateway: the Node runtime spawned ${SPAWNS} times plain and ${SPAWNS} times through \`Sandbox.isolate\` (the gateway's own command lines, isolate() itself included), alternating, spawn → ready on fd 3; then \`/usr/bin/true\` ${2 * SPAWNS} times alone and through bwrap with the sandbox's arguments. ${threads} threads on the host (bwrap's pivot_root walks all of them):`,
     '',
-    '| runtime started | p50 ms | p99 ms |',
-    '|---|---:|---:|',
-    `| plain | ${f(sp.plain50)} | ${f(sp.plain99)} |`,
-    `| sandboxed (prlimit → bwrap → uid drop, cgroup with limits) | ${f(sp.sb50)} | ${f(sp.sb99)} |`,
-    `| **isolation adds** | **${f(sp.sb50 - sp.plain50)}** | ${f(sp.sb99 - sp.plain99)} |`,
+    '| started | plain p50 ms | p90 ms | sandboxed p50 ms | p90 ms | isolation adds p50 ms | p90 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| Node runtime (prlimit → bwrap → uid drop, cgroup with limits) | ${f(sp.plain.p50)} | ${f(sp.plain.p90)} | ${f(sp.sandboxed.p50)} | ${f(sp.sandboxed.p90)} | ${adds(sp.plain, sp.sandboxed)} |`,
+    `| /usr/bin/true (bwrap alone: namespaces and mounts) | ${f(sp.truePlain.p50)} | ${f(sp.truePlain.p90)} | ${f(sp.trueBwrap.p50)} | ${f(sp.trueBwrap.p90)} | ${adds(sp.truePlain, sp.trueBwrap)} |`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
   const file = writeResultsFile(join(ROOT, 'bench', 'results'), 'sandbox', { machine: m, off, on, spawns: sp });

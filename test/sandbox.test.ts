@@ -61,6 +61,7 @@ def handle(event, context):
         'read': attempt(lambda: open(q['read']).read()[:100]) if 'read' in q else None,
         'writeCode': attempt(write_code),
         'secret': attempt(lambda: open('/var/openfaas/secrets/' + q['secret']).read()) if 'secret' in q else None,
+        'nofile': ':'.join([l for l in open('/proc/self/limits').read().split('\\n') if l.startswith('Max open files')][0].split()[3:5]),
     }
 `;
 
@@ -133,6 +134,8 @@ for (const pool of [true, false]) {
 
     test('it has its own open-files limit', async () => {
       await eventually(async () => (await probe(p, 'fn-a')).nofile === `${DEFAULT_NOFILE}:${DEFAULT_NOFILE}`, 5_000, 'the open-files limit');
+      // Python (like Go) lowers its own limit on a fresh start (KSS_NOFILE), without prlimit.
+      assert.equal((await probe(p, 'fn-py')).nofile, `${DEFAULT_NOFILE}:${DEFAULT_NOFILE}`);
     });
 
     test('it sees its own processes only and cannot signal the gateway', async () => {

@@ -248,6 +248,20 @@ func main() {
 	if name := os.Getenv("KSS_FUNCTION_NAME"); name != "" {
 		kssLogPrefix = "[kss-runtime " + name + "]"
 	}
+	// KSS_NOFILE=N (a fresh replica in the sandbox): lower RLIMIT_NOFILE, soft and hard,
+	// before serving; lowering needs no privilege, so the sandbox saves exec'ing prlimit
+	// (~1 ms per cold start measured on 2 cores).
+	if raw := os.Getenv("KSS_NOFILE"); raw != "" {
+		os.Unsetenv("KSS_NOFILE")
+		n, err := strconv.ParseUint(raw, 10, 64)
+		if err == nil {
+			err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
+		}
+		if err != nil {
+			kssError("cannot set the open-files limit to %q: %v", raw, err)
+			kssExit(kssExitFailure)
+		}
+	}
 	// In the sandbox the process starts as root holding only CAP_SETUID/CAP_SETGID:
 	// drop to the function's uid and gid (all threads, Go 1.16+) before serving.
 	if runAs := os.Getenv("KSS_RUN_AS"); runAs != "" {

@@ -957,7 +957,24 @@ def await_specialisation():
         os.chdir(env['KSS_CODE_DIR'])
 
 
+def limit_open_files():
+    """`KSS_NOFILE=N` (a fresh replica in the sandbox): lower RLIMIT_NOFILE, soft and hard,
+    to N before any of the function's code loads. Lowering needs no privilege, so the
+    sandbox saves exec'ing `prlimit` (~1 ms per cold start measured on 2 cores)."""
+    raw = os.environ.pop('KSS_NOFILE', '')
+    if not raw:
+        return
+    try:
+        import resource
+        n = int(raw)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    except Exception as exc:
+        sys.stderr.write('[kss-runtime] error: cannot set the open-files limit to %s: %s\n' % (raw, exc))
+        _exit(EXIT_FAILURE)
+
+
 def main():
+    limit_open_files()
     if os.environ.get('KSS_POOL') == '1':
         await_specialisation()
     else:
