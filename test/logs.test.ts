@@ -8,15 +8,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployFunction, eventually, runKss, startTestPlatform, tempDir, type TestPlatform } from './helpers.js';
+import type { FunctionLogLine } from '../src/core/index.js';
 
-interface Line {
-  name: string;
-  namespace: string;
-  instance: string;
-  timestamp: string;
-  text: string;
-  stream: string;
-}
+type Line = FunctionLogLine;
 
 const CHATTY = `module.exports = async (event) => {
   console.log('served ' + event.query.n + ' by ' + process.env.KSS_INSTANCE);

@@ -50,6 +50,8 @@ export const ERROR_CATALOGUE = {
   KSS_REPLICA_FAILED: 502,
   KSS_NO_REPLICAS: 503,
   KSS_SHUTTING_DOWN: 503,
+  /** The provider's backend (the Kubernetes API) refused or could not be reached; the message has its answer. */
+  KSS_PROVIDER_UNAVAILABLE: 503,
   /** `/ui/` on a gateway whose dashboard was never built (`npm start` builds it). */
   KSS_DASHBOARD_NOT_BUILT: 503,
   KSS_OVERLOADED: 503,

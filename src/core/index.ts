@@ -13,3 +13,4 @@ export * from './quantity.js';
 export * from './cost.js';
 export * from './trigger-spec.js';
 export * from './network-policy.js';
+export * from './function-logs.js';

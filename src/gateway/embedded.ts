@@ -6,10 +6,13 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { costOf, KssError, systemClock, type Clock, type Rate } from '../core/index.js';
+import { costOf, DEFAULT_NAMESPACE, KssError, systemClock, type Clock, type Rate, type Runtime, type SecretSource } from '../core/index.js';
 import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
 import { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
+import { KubernetesProvider, loadKubeConfig } from '../providers/kubernetes/index.js';
+import { KubernetesFunctionStore } from '../store/kubernetes-store.js';
+import { packDirectory } from '../archive/index.js';
 import { pythonCommand } from '../providers/local/python-launcher.js';
 import { FunctionService } from '../service/index.js';
 import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
@@ -19,7 +22,7 @@ import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
 import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 import { Autoscaler } from '../scaler/index.js';
-import { openSecretStore, SecretService, type SecretStore } from '../secrets/index.js';
+import { KubernetesSecretStore, openSecretStore, SecretService, type SecretBackend } from '../secrets/index.js';
 import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
 import { LogStore } from '../logs/index.js';
 import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
@@ -77,6 +80,19 @@ export interface EmbeddedOptions {
   uiDir?: string;
   /** Interval of the dashboard's live charts (default 5 s; shorter in tests). */
   historyIntervalMs?: number;
+  /**
+   * Where functions run: `local` (default: sandboxed processes here) or `kubernetes`
+   * (Deployments in a cluster; function specs are `Function` resources there).
+   */
+  provider?: 'local' | 'kubernetes';
+  /** Kubernetes: a kubeconfig file (default: in-cluster config, else ~/.kube/config). */
+  kubeconfig?: string;
+  /** Kubernetes: the namespaces functions live in (default `openfaas-fn`). */
+  functionNamespaces?: string[];
+  /** Kubernetes: how often every function's objects are applied again, repairing drift (default 30 s). */
+  resyncMs?: number;
+  /** Kubernetes: runtime images by runtime (default `ghcr.io/kube-serverless/runtime-<runtime>:<version>`). */
+  runtimeImages?: Partial<Record<Runtime, string>>;
 }
 
 export interface EmbeddedPlatform {
@@ -84,12 +100,15 @@ export interface EmbeddedPlatform {
   port: number;
   app: FastifyInstance;
   service: FunctionService;
-  provider: LocalProvider;
+  provider: LocalProvider | KubernetesProvider;
   /** The admin account, or undefined with auth off. */
   admin?: AdminCredentials;
   tokens: TokenStore;
-  /** The encrypted secret store (a `SecretSource` for providers), over the same database and data dir. */
-  secrets: SecretStore;
+  /**
+   * The secret store (a `SecretSource` for providers): encrypted in the same database and
+   * data dir locally; Kubernetes Secrets in the functions' namespaces on Kubernetes.
+   */
+  secrets: SecretBackend & SecretSource;
   /** The durable queue of async calls. */
   queue: CallQueue;
   /** The running triggers. */
@@ -110,18 +129,27 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const maxCodeBytes = options.maxCodeBytes ?? DEFAULT_MAX_CODE_BYTES;
 
   const db = openDatabase(join(dataDir, 'kss.db'));
-  const store = new SqliteStore(db, clock);
+  const onKubernetes = options.provider === 'kubernetes';
+  const kubeConfig = onKubernetes ? loadKubeConfig(options.kubeconfig) : undefined;
+  const functionNamespaces = options.functionNamespaces ?? [DEFAULT_NAMESPACE];
+  // On Kubernetes the specs are Function resources (shared by every gateway replica); here, SQLite.
+  const store = kubeConfig ? new KubernetesFunctionStore({ kubeConfig, clock, namespaces: functionNamespaces }) : new SqliteStore(db, clock);
   const tokens = new TokenStore(db, clock);
   const audit = new AuditLog(db, clock);
-  // Key in <dataDir>/secrets.key; a missing, malformed or wrong key stops the start here (see src/secrets/secret-key.ts).
-  let secrets: SecretStore;
-  try {
-    const opened = openSecretStore({ db, dataDir, clock });
-    secrets = opened.store;
-    for (const warning of opened.warnings) logger.warn(warning);
-  } catch (err) {
-    db.close();
-    throw err;
+  // On Kubernetes, Secrets in the functions' namespace (what their pods mount). Here, the key in
+  // <dataDir>/secrets.key; a missing, malformed or wrong key stops the start (see src/secrets/secret-key.ts).
+  let secrets: SecretBackend & SecretSource;
+  if (kubeConfig) {
+    secrets = new KubernetesSecretStore({ kubeConfig, clock });
+  } else {
+    try {
+      const opened = openSecretStore({ db, dataDir, clock });
+      secrets = opened.store;
+      for (const warning of opened.warnings) logger.warn(warning);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
   const admin = options.auth === false ? undefined : ensureAdminCredentials(dataDir);
   const authenticator = new Authenticator({ admin, tokens });
@@ -130,20 +158,38 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const stats = new InvocationStats(clock);
   // (metrics is created below, once the provider and the service exist; the invoker reports to both.)
   const builds = new BuildService({ dir: join(dataDir, 'builds'), code, builders: DEFAULT_BUILDERS, logger: logger.child({ component: 'build' }) });
-  // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
-  const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
-  const poolSize = options.warmPool ?? 2;
-  const pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
   const logs = new LogStore({ dir: join(dataDir, 'logs'), clock, ...(options.logFileBytes ? { maxBytes: options.logFileBytes } : {}) });
-  const provider = new LocalProvider({
-    artifacts: builds,
-    logger: logger.child({ component: 'local' }),
-    clock,
-    replica: options.replica,
-    pool,
-    ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}),
-    onLog: (ref, instance, stream, text) => logs.append(ref, instance, stream, text),
-  });
+  let pool: WarmPool | undefined;
+  let provider: LocalProvider | KubernetesProvider;
+  if (kubeConfig) {
+    provider = new KubernetesProvider({
+      kubeConfig,
+      logger: logger.child({ component: 'kubernetes' }),
+      clock,
+      namespaces: functionNamespaces,
+      resyncMs: options.resyncMs,
+      ...(options.runtimeImages && Object.keys(options.runtimeImages).length ? { images: options.runtimeImages } : {}),
+      // Pods run what the gateway built: nothing is compiled or installed in the cluster.
+      artifactArchive: async (spec) => {
+        const artifact = builds.artifact(spec);
+        return { archive: await packDirectory(artifact.dir), ...(artifact.handler ? { handler: artifact.handler } : {}) };
+      },
+    });
+  } else {
+    // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
+    const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
+    const poolSize = options.warmPool ?? 2;
+    pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
+    provider = new LocalProvider({
+      artifacts: builds,
+      logger: logger.child({ component: 'local' }),
+      clock,
+      replica: options.replica,
+      pool,
+      ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}),
+      onLog: (ref, instance, stream, text) => logs.append(ref, instance, stream, text),
+    });
+  }
   const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets });
   // The dashboard's live charts: counted on the invoke path, closed every interval from the provider's view.
   const history = new MetricsHistory({ live: () => provider.list(), clock, intervalMs: options.historyIntervalMs });
@@ -258,6 +304,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   });
 
   const restored = await service.restore();
+  // A store shared with other gateway replicas (Kubernetes): follow their changes too.
+  const unfollow = service.followStore();
   if (restored.restored + restored.failed > 0) logger.info(restored, 'stored functions started');
 
   autoscaler.start();
@@ -296,6 +344,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     triggers,
     close: () =>
       (closing ??= (async () => {
+        unfollow();
         autoscaler.stop();
         history.stop();
         // Triggers first: no new events while the rest shuts down; their in-flight messages finish.
@@ -316,7 +365,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
  * runtimes, the Python interpreter's installation); warns once, loudly, about what
  * this host cannot isolate.
  */
-function sandboxFor(mode: SandboxMode, deps: { db: Parameters<typeof setUpSandbox>[0]['db']; dataDir: string; logger: Logger; secrets: SecretStore }): SandboxSetup {
+function sandboxFor(mode: SandboxMode, deps: { db: Parameters<typeof setUpSandbox>[0]['db']; dataDir: string; logger: Logger; secrets: SecretSource }): SandboxSetup {
   const readOnlyPaths = [dirname(dirname(NODE_COMMAND.args.at(-1)!)), dirname(dirname(PYTHON_RUNTIME_ENTRY))];
   const python = pythonInterpreter();
   if (isAbsolute(python)) {

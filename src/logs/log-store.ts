@@ -11,17 +11,10 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock, FunctionRef } from '../core/index.js';
+import type { Clock, FunctionLogLine, FunctionRef } from '../core/index.js';
 
-export interface LogLine {
-  name: string;
-  namespace: string;
-  instance: string;
-  /** RFC 3339 with milliseconds. */
-  timestamp: string;
-  text: string;
-  stream: 'stdout' | 'stderr' | 'event';
-}
+/** One stored line: the wire shape every log source shares (src/core/function-logs.ts). */
+export type LogLine = FunctionLogLine;
 
 export interface LogQuery {
   instance?: string;

@@ -7,10 +7,12 @@
 import type { Logger } from 'pino';
 import { KssError } from '../core/index.js';
 import { parseSecretRequest } from './secret-request.js';
-import { nsFlag, secretNotFound, type SecretInfo, type SecretStore } from './secret-store.js';
+import { nsFlag, secretNotFound, type SecretInfo } from './secret-store.js';
+import type { SecretBackend } from './secret-backend.js';
 
 export interface SecretServiceOptions {
-  store: SecretStore;
+  /** Where values live: the SQLite store here, Kubernetes Secrets on a cluster. */
+  store: SecretBackend;
   /**
    * Functions (names) in `namespace` whose spec lists secret `name`, including deploys
    * in progress. Must answer synchronously, so the check and the delete are one step.
@@ -20,7 +22,7 @@ export interface SecretServiceOptions {
 }
 
 export class SecretService {
-  readonly #store: SecretStore;
+  readonly #store: SecretBackend;
   readonly #usedBy: (namespace: string, name: string) => string[];
   readonly #logger: Logger;
 

@@ -20,8 +20,8 @@ import {
 } from '../core/index.js';
 import { invokePolicy, networkOf, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
 import type { InvocationStats } from '../invoke/index.js';
-import type { CodeStore, FunctionStore, StoredFunction } from '../store/index.js';
-import { notFound } from '../store/index.js';
+import type { CodeStore, FunctionStore, StoreChange, StoredFunction } from '../store/index.js';
+import { isWatchableStore, notFound } from '../store/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { SecretSource } from '../core/index.js';
 import { assertValidSecretName, nsFlag } from '../secrets/index.js';
@@ -112,6 +112,43 @@ export class FunctionService {
       }),
     );
     return { restored: all.length - failed, failed };
+  }
+
+  /**
+   * Follows a store shared with other gateways (Function resources on Kubernetes): a
+   * function another gateway deployed, changed or removed is taken into this one's
+   * memory (so its invoke path and autoscaler see it) and handed to the provider, which
+   * applies the same objects again (idempotent) and so knows the function too. Returns
+   * a function that stops following; a store that is not shared makes it a no-op.
+   */
+  followStore(): () => void {
+    if (!isWatchableStore(this.#store)) return () => {};
+    return this.#store.watch((change) => {
+      const ref = change.type === 'upsert' ? refOf(change.stored.spec) : change.ref;
+      void this.#mutex
+        .run(key(ref), () => this.#applyStoreChange(change, ref))
+        .catch((err: unknown) => this.#logger.error({ err, function: qualifiedName(ref) }, 'could not follow a change made by another gateway'));
+    });
+  }
+
+  async #applyStoreChange(change: StoreChange, ref: FunctionRef): Promise<void> {
+    const known = this.#specs.get(key(ref));
+    if (change.type === 'delete') {
+      if (!known) return;
+      this.#specs.delete(key(ref));
+      await this.#triggers?.sync(ref);
+      this.#changed(ref, 'removed', 'removed (by another gateway)');
+      this.#stats.forget(ref);
+      await this.#provider.remove(ref);
+      return;
+    }
+    const spec = change.stored.spec;
+    // This gateway's own write comes back through the watch: nothing new.
+    if (known && canonical(known.spec) === canonical(spec)) return;
+    this.#remember(spec);
+    await this.#provider.update(spec);
+    await this.#triggers?.sync(ref);
+    this.#changed(ref, 'deployed', `${known ? 'updated' : 'deployed'} by another gateway (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})`);
   }
 
   /** The spec of a deployed function, from memory (for the invoke path). */
@@ -364,6 +401,13 @@ function execByDefault(input: unknown): unknown {
   const o = input as Record<string, unknown>;
   const absent = (v: unknown) => v === undefined || v === null || v === '';
   return absent(o.runtime) && absent(o.code) && typeof o.envProcess === 'string' && o.envProcess !== '' ? { ...o, runtime: 'exec' } : input;
+}
+
+/** JSON with object keys sorted, so two equal specs compare equal whatever their key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 function key(ref: FunctionRef): string {

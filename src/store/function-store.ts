@@ -26,3 +26,20 @@ export interface FunctionStore {
   namespaces(): Promise<string[]>;
   close(): void;
 }
+
+/** A change another gateway made to a shared store. */
+export type StoreChange = { type: 'upsert'; stored: StoredFunction } | { type: 'delete'; ref: FunctionRef };
+
+/**
+ * Optional: a store shared by several gateways (Function resources on Kubernetes)
+ * tells each about writes, theirs and the others', so every gateway's in-memory view
+ * (the invoke path's) follows the cluster's.
+ */
+export interface WatchableStore {
+  /** Calls `listener` for every function written or deleted; returns a function that stops it. */
+  watch(listener: (change: StoreChange) => void): () => void;
+}
+
+export function isWatchableStore(store: FunctionStore): store is FunctionStore & WatchableStore {
+  return typeof (store as Partial<WatchableStore>).watch === 'function';
+}

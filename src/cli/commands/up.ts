@@ -8,7 +8,7 @@ import { prettyLogStream } from '../log-format.js';
 import { CliError, EXIT_USAGE } from '../output.js';
 import { collect, parseByteSize } from '../parse.js';
 import { readFileSync } from 'node:fs';
-import { parseRate } from '../../core/index.js';
+import { parseRate, RUNTIMES, type Runtime } from '../../core/index.js';
 import type { SandboxMode } from '../../sandbox/index.js';
 
 interface UpOptions {
@@ -31,12 +31,28 @@ interface UpOptions {
   metrics: boolean;
   callbackAllow?: string[];
   connector?: string[];
+  provider: string;
+  kubeconfig?: string;
+  functionNamespace?: string[];
+}
+
+/**
+ * Runtime images for the Kubernetes provider from `KSS_RUNTIME_IMAGE_<RUNTIME>` (the
+ * Helm chart sets them from its values), e.g. `KSS_RUNTIME_IMAGE_NODE=registry/runtime-node:1.2`.
+ */
+function runtimeImagesFromEnv(): Partial<Record<Runtime, string>> {
+  const images: Partial<Record<Runtime, string>> = {};
+  for (const runtime of RUNTIMES) {
+    const image = process.env[`KSS_RUNTIME_IMAGE_${runtime.toUpperCase()}`];
+    if (image) images[runtime] = image;
+  }
+  return images;
 }
 
 export function upCommand(program: Command): void {
   program
     .command('up')
-    .description('run the platform here: gateway + local provider (embedded default)')
+    .description('run the platform: gateway + local provider (embedded default), or gateway + Kubernetes provider')
     .option('-p, --port <port>', 'port to listen on (env KSS_PORT)', process.env.KSS_PORT ?? '8080')
     .option('--host <address>', 'address to listen on (env KSS_HOST)', process.env.KSS_HOST ?? '127.0.0.1')
     .option('-d, --data-dir <dir>', 'where state and code live (env KSS_DATA_DIR)', process.env.KSS_DATA_DIR ?? './.kss')
@@ -56,6 +72,9 @@ export function upCommand(program: Command): void {
     .option('--callback-allow <host>', 'hosts async-call callbacks may reach, e.g. hooks.example.com, *.example.com, 10.0.0.5:8080 (repeatable; default any)', collect)
     .option('--no-metrics', 'do not count invocations in /metrics (to measure what the counting costs)')
     .option('--sandbox <mode>', 'replica isolation: auto (as much as this host allows; see `kss doctor`), require (refuse to start without it) or off (env KSS_SANDBOX)', process.env.KSS_SANDBOX ?? 'auto')
+    .option('--provider <name>', 'where functions run: local (processes on this machine) or kubernetes (Deployments in a cluster; env KSS_PROVIDER)', process.env.KSS_PROVIDER ?? 'local')
+    .option('--kubeconfig <file>', 'with --provider kubernetes: the cluster (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)')
+    .option('--function-namespace <ns>', 'with --provider kubernetes: a namespace functions live in (repeatable; env KSS_FUNCTION_NAMESPACE, comma-separated; default openfaas-fn)', collect)
     .action(async (opts: UpOptions) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535)`, EXIT_USAGE);
@@ -76,10 +95,16 @@ export function upCommand(program: Command): void {
       const queueWorkers = Number(opts.queueWorkers);
       if (!Number.isInteger(queueWorkers) || queueWorkers < 0 || queueWorkers > 10_000) throw new CliError('--queue-workers: a whole number from 0 to 10000', EXIT_USAGE);
       if (!['auto', 'require', 'off'].includes(opts.sandbox)) throw new CliError('--sandbox: use auto, require or off', EXIT_USAGE);
+      if (!['local', 'kubernetes'].includes(opts.provider)) throw new CliError('--provider: use local or kubernetes', EXIT_USAGE);
+      const functionNamespaces = opts.functionNamespace ?? process.env.KSS_FUNCTION_NAMESPACE?.split(',').map((n) => n.trim()).filter(Boolean);
+      for (const ns of functionNamespaces ?? []) {
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new CliError(`--function-namespace: "${ns}" is not a Kubernetes namespace name`, EXIT_USAGE);
+      }
+      if (opts.provider === 'local' && (opts.kubeconfig || opts.functionNamespace)) throw new CliError('--kubeconfig and --function-namespace go with --provider kubernetes', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector });
-      logger.info({ url: platform.url, dataDir, provider: 'local', version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector, provider: opts.provider as 'local' | 'kubernetes', kubeconfig: opts.kubeconfig, functionNamespaces, runtimeImages: runtimeImagesFromEnv() });
+      logger.info({ url: platform.url, dataDir, provider: opts.provider, version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');
       } else if (platform.admin.created) {

@@ -1,0 +1,442 @@
+/**
+ * The Kubernetes provider: the same Provider contract as the local one, carried out
+ * with real Kubernetes objects through the official client. For each function it
+ * server-side-applies a `Function` custom resource and, owned by it, the code
+ * ConfigMap, a Deployment, a Service and (for CPU scaling) an HPA; deleting the
+ * Function lets the garbage collector remove the rest. Replica state comes from
+ * informers (list + watch, re-listed on expiry): Deployments for desired/ready
+ * counts, Pods for instances, EndpointSlices for the ready endpoints that `resolve`
+ * serves from memory on the invoke path. Drift is repaired by re-applying every
+ * known function on a resync timer.
+ */
+import {
+  KubeConfig,
+  KubernetesObjectApi,
+  makeInformer,
+  PatchStrategy,
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type Informer,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1Deployment,
+  type V1Pod,
+  type V1EndpointSlice,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  KssError,
+  systemClock,
+  scaleSettings,
+  type Clock,
+  type Endpoint,
+  type FunctionLogQuery,
+  type FunctionLogs,
+  type FunctionLogSource,
+  type FunctionRef,
+  type FunctionSpec,
+  type Provider,
+  type ProviderFunctionStatus,
+  type ReplicaInfo,
+  type ReplicaWatcher,
+  type Runtime,
+} from '../../core/index.js';
+import { CONFIGMAP_CODE_LIMIT, codeConfigMap, codeConfigMapName, functionObjects, scalingMode, type CodeDelivery, type FunctionOwner } from './manifests.js';
+import { FUNCTION_LABEL, MANAGED_BY_LABEL, toFunctionResource } from './function-resource.js';
+import { PodLogReader } from './pod-logs.js';
+
+/** The field manager of every write: `kubectl get … --show-managed-fields` names us. */
+export const FIELD_MANAGER = 'kube-serverless';
+/** On the code ConfigMap: the code digest it was built from, and the entry file the build chose. */
+export const CODE_ANNOTATION = 'serverless.kube.io/code';
+export const HANDLER_ANNOTATION = 'serverless.kube.io/handler';
+/** Re-apply every known function this often, repairing objects edited or deleted by hand. */
+const DEFAULT_RESYNC_MS = 30_000;
+/** After an informer error, wait this long before starting it again (client-node's own advice: a few seconds). */
+const INFORMER_RESTART_MS = 2_000;
+
+export interface KubernetesProviderOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** Namespaces watched from the start (others are watched when a function is deployed there). */
+  namespaces?: string[];
+  /**
+   * The function's runnable code as a tar.gz: what the gateway built from its code
+   * (dependencies installed, TypeScript compiled, Go binary), and the entry file the
+   * build chose. Pods receive it in a ConfigMap, so nothing is built in the cluster.
+   */
+  artifactArchive?: (spec: FunctionSpec) => Promise<{ archive: Buffer; handler?: string }>;
+  /** Where a pod downloads code too big for a ConfigMap (the gateway's code endpoint). */
+  codeUrl?: (spec: FunctionSpec) => string;
+  /** Runtime images by runtime (defaults in manifests.ts). */
+  images?: Partial<Record<Runtime, string>>;
+  resyncMs?: number;
+}
+
+interface Watched {
+  deployments: Informer<V1Deployment> & ObjectCache<V1Deployment>;
+  pods: Informer<V1Pod> & ObjectCache<V1Pod>;
+  slices: Informer<V1EndpointSlice> & ObjectCache<V1EndpointSlice>;
+  ready: Promise<void>;
+}
+
+export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLogSource {
+  readonly name = 'kubernetes';
+  readonly #kc: KubeConfig;
+  readonly #objects: KubernetesObjectApi;
+  readonly #apps: AppsV1Api;
+  readonly #core: CoreV1Api;
+  readonly #discovery: DiscoveryV1Api;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #options: KubernetesProviderOptions;
+  readonly #watched = new Map<string, Watched>();
+  /** Functions this provider manages, with the replicas it last asked for. */
+  readonly #desired = new Map<string, { spec: FunctionSpec; replicas: number }>();
+  /** Ready endpoints per function, rebuilt from EndpointSlices on every change. */
+  readonly #endpoints = new Map<string, readonly Endpoint[]>();
+  readonly #listeners = new Set<(ref: FunctionRef) => void>();
+  readonly #podLogs: PodLogReader;
+  #cancelResync: (() => void) | undefined;
+  #closed = false;
+
+  constructor(options: KubernetesProviderOptions) {
+    this.#options = options;
+    this.#kc = options.kubeConfig;
+    this.#objects = KubernetesObjectApi.makeApiClient(this.#kc);
+    this.#apps = this.#kc.makeApiClient(AppsV1Api);
+    this.#core = this.#kc.makeApiClient(CoreV1Api);
+    this.#discovery = this.#kc.makeApiClient(DiscoveryV1Api);
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#podLogs = new PodLogReader({
+      kubeConfig: this.#kc,
+      core: this.#core,
+      pods: async (ns) => {
+        const w = this.#watch(ns);
+        await w.ready;
+        return w.pods;
+      },
+      logger: this.#logger,
+      clock: this.#clock,
+    });
+    for (const ns of options.namespaces ?? []) this.#watch(ns);
+    this.#scheduleResync();
+  }
+
+  /** Resolves once the informers of every watched namespace have listed once. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.#watched.values()].map((w) => w.ready));
+  }
+
+  async deploy(spec: FunctionSpec): Promise<void> {
+    await this.#apply(spec, await this.#currentReplicas(spec));
+  }
+
+  async update(spec: FunctionSpec): Promise<void> {
+    await this.#apply(spec, await this.#currentReplicas(spec));
+  }
+
+  /**
+   * The replicas to apply: what this provider last asked for, else what the cluster
+   * runs (a restarted gateway, or another replica of it, keeps the scaler's count),
+   * else the function's minimum.
+   */
+  async #currentReplicas(spec: FunctionSpec): Promise<number> {
+    const ref = refOf(spec);
+    const asked = this.#desired.get(key(ref))?.replicas;
+    if (asked !== undefined) return asked;
+    await this.#watch(ref.namespace).ready.catch(() => {});
+    return this.#deployment(ref)?.spec?.replicas ?? initialReplicas(spec);
+  }
+
+  async remove(ref: FunctionRef): Promise<void> {
+    this.#desired.delete(key(ref));
+    // Deleting the Function is enough on a real cluster (its objects are owned by it);
+    // the owned objects are deleted too, so nothing lingers where the collector is slow.
+    const name = ref.name;
+    const ns = ref.namespace;
+    await Promise.all([
+      this.#deleteIgnoringMissing({ apiVersion: 'serverless.kube.io/v1', kind: 'Function', metadata: { name, namespace: ns } }),
+      this.#deleteIgnoringMissing({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns } }),
+      this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } }),
+      this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name, namespace: ns } }),
+      this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: codeConfigMapName(name), namespace: ns } }),
+    ]);
+    this.#setEndpoints(ref, []);
+  }
+
+  async list(namespace?: string): Promise<ProviderFunctionStatus[]> {
+    if (namespace !== undefined) await this.#watch(namespace).ready;
+    const out: ProviderFunctionStatus[] = [];
+    for (const [ns, w] of this.#watched) {
+      if (namespace !== undefined && ns !== namespace) continue;
+      for (const d of w.deployments.list(ns)) {
+        const fn = d.metadata?.labels?.[FUNCTION_LABEL];
+        if (fn && this.#desired.has(key({ name: fn, namespace: ns }))) out.push(this.#status({ name: fn, namespace: ns }, d));
+      }
+    }
+    return out;
+  }
+
+  async get(ref: FunctionRef): Promise<ProviderFunctionStatus | undefined> {
+    await this.#watch(ref.namespace).ready;
+    if (!this.#desired.has(key(ref))) return undefined;
+    const d = this.#deployment(ref);
+    return d ? this.#status(ref, d) : { ref, replicas: this.#desired.get(key(ref))!.replicas, availableReplicas: 0, instances: [] };
+  }
+
+  async scale(ref: FunctionRef, replicas: number): Promise<void> {
+    const desired = this.#desired.get(key(ref));
+    if (!desired) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" is not deployed in namespace "${ref.namespace}"`);
+    desired.replicas = replicas;
+    try {
+      await this.#objects.patch(
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: ref.name, namespace: ref.namespace }, spec: { replicas } } as KubernetesObject,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        // Deleted behind our back: apply everything again, at the new size.
+        await this.#apply(desired.spec, replicas);
+        return;
+      }
+      throw unavailable(`scaling "${ref.name}"`, err);
+    }
+  }
+
+  resolve(ref: FunctionRef): readonly Endpoint[] {
+    return this.#endpoints.get(key(ref)) ?? NO_ENDPOINTS;
+  }
+
+  /** What the function's pods wrote, from the pod logs API (see pod-logs.ts). */
+  functionLogs(ref: FunctionRef, query: FunctionLogQuery): Promise<FunctionLogs> {
+    return this.#podLogs.read(ref, query);
+  }
+
+  onReplicasChanged(listener: (ref: FunctionRef) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#cancelResync?.();
+    await Promise.all([...this.#watched.values()].flatMap((w) => [w.deployments.stop(), w.pods.stop(), w.slices.stop()]));
+    this.#watched.clear();
+  }
+
+  /** Server-side applies the Function and everything it owns, at `replicas`. */
+  async #apply(spec: FunctionSpec, replicas: number): Promise<void> {
+    const ref = refOf(spec);
+    this.#desired.set(key(ref), { spec, replicas });
+    const w = this.#watch(ref.namespace);
+    try {
+      const fn = await this.#objects.patch(toFunctionResource(spec, { namespace: ref.namespace }) as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      const owner = { apiVersion: 'serverless.kube.io/v1', kind: 'Function', name: ref.name, uid: fn.metadata!.uid! };
+      const { code, handler } = await this.#codeDelivery(spec, owner);
+      // With CPU scaling the HPA owns the replica count: it is applied only to go to zero (which the HPA cannot).
+      const applied = scalingMode(spec) === 'cpu' && replicas > 0 ? undefined : replicas;
+      const objects = functionObjects(handler ? { ...spec, handler } : spec, { owner, ...(applied === undefined ? {} : { replicas: applied }), ...(code ? { code } : {}), ...(this.#options.images ? { images: this.#options.images } : {}) });
+      for (const obj of objects) {
+        await this.#objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      }
+      // CPU scaling turned off: its HPA must go, or it would keep setting replicas.
+      if (!objects.some((o) => o.kind === 'HorizontalPodAutoscaler')) {
+        await this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: ref.name, namespace: ref.namespace } });
+      }
+    } catch (err) {
+      if (err instanceof KssError) throw err;
+      throw unavailable(`applying "${ref.name}"`, err);
+    }
+    await w.ready;
+  }
+
+  async #codeDelivery(spec: FunctionSpec, owner: FunctionOwner): Promise<{ code?: CodeDelivery; handler?: string }> {
+    if (!spec.code) return {};
+    let built: { archive: Buffer; handler?: string } | undefined;
+    try {
+      built = this.#options.artifactArchive ? await this.#options.artifactArchive(spec) : undefined;
+    } catch (err) {
+      // Not built on this gateway (another replica of it built and shipped the code):
+      // the ConfigMap already in the cluster serves, when it holds this very code.
+      const shipped = await this.#shippedCode(spec);
+      if (shipped) return shipped;
+      throw err;
+    }
+    if (built && built.archive.length <= CONFIGMAP_CODE_LIMIT) {
+      const cm = codeConfigMap(spec.service, spec.namespace, built.archive, owner);
+      cm.metadata!.annotations = { ...(cm.metadata!.annotations ?? {}), [CODE_ANNOTATION]: spec.code, ...(built.handler ? { [HANDLER_ANNOTATION]: built.handler } : {}) };
+      await this.#objects.patch(cm as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      return { code: { kind: 'configmap', name: cm.metadata!.name! }, ...(built.handler ? { handler: built.handler } : {}) };
+    }
+    if (this.#options.codeUrl) return { code: { kind: 'url', url: this.#options.codeUrl(spec) }, ...(built?.handler ? { handler: built.handler } : {}) };
+    throw new KssError(
+      'KSS_INVALID_SPEC',
+      `code: the built code of "${spec.service}" is ${built ? `${Math.ceil(built.archive.length / 1024)} KiB, more than a ConfigMap holds (${CONFIGMAP_CODE_LIMIT / 1024} KiB),` : 'not available'} and this gateway has no code URL for pods to download it from`,
+    );
+  }
+
+  /** The code ConfigMap in the cluster, when it was made for `spec.code` (see {@link CODE_ANNOTATION}). */
+  async #shippedCode(spec: FunctionSpec): Promise<{ code: CodeDelivery; handler?: string } | undefined> {
+    const name = codeConfigMapName(spec.service);
+    try {
+      const cm = await this.#core.readNamespacedConfigMap({ name, namespace: spec.namespace });
+      const a = cm.metadata?.annotations ?? {};
+      if (a[CODE_ANNOTATION] !== spec.code) return undefined;
+      return { code: { kind: 'configmap', name }, ...(a[HANDLER_ANNOTATION] ? { handler: a[HANDLER_ANNOTATION] } : {}) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #deleteIgnoringMissing(obj: KubernetesObject): Promise<void> {
+    try {
+      await this.#objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+    } catch (err) {
+      if (statusOf(err) !== 404) throw unavailable(`deleting ${obj.kind} "${obj.metadata?.name}"`, err);
+    }
+  }
+
+  /** The informers of `namespace`, started on first use. */
+  #watch(namespace: string): Watched {
+    let w = this.#watched.get(namespace);
+    if (w) return w;
+    const selector = `${MANAGED_BY_LABEL}=kube-serverless`;
+    const deployments = makeInformer(this.#kc, `/apis/apps/v1/namespaces/${namespace}/deployments`, () => this.#apps.listNamespacedDeployment({ namespace, labelSelector: selector }), selector);
+    const pods = makeInformer(this.#kc, `/api/v1/namespaces/${namespace}/pods`, () => this.#core.listNamespacedPod({ namespace, labelSelector: selector }), selector);
+    // EndpointSlices carry the Service's labels only through `kubernetes.io/service-name`: watch them all in the namespace.
+    const slices = makeInformer(this.#kc, `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, () => this.#discovery.listNamespacedEndpointSlice({ namespace }));
+    const onSlice = (s: V1EndpointSlice) => {
+      const fn = s.metadata?.labels?.['kubernetes.io/service-name'];
+      if (fn) this.#rebuildEndpoints({ name: fn, namespace });
+    };
+    for (const verb of ['add', 'update', 'delete'] as const) slices.on(verb, onSlice);
+    for (const [what, inf] of [['deployments', deployments], ['pods', pods], ['endpointslices', slices]] as const) {
+      (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
+        if (this.#closed) return;
+        this.#logger.warn({ err: String(err), namespace, what }, 'kubernetes watch failed; restarting it');
+        this.#clock.setTimeout(() => {
+          if (!this.#closed) void (inf as Informer<KubernetesObject>).start().catch(() => {});
+        }, INFORMER_RESTART_MS);
+      });
+    }
+    const ready = Promise.all([startInformer(deployments), startInformer(pods), startInformer(slices)]).then(() => undefined);
+    w = { deployments, pods, slices, ready };
+    this.#watched.set(namespace, w);
+    ready.catch((err: unknown) => this.#logger.warn({ err: String(err), namespace }, 'kubernetes informers could not start; they retry'));
+    return w;
+  }
+
+  #deployment(ref: FunctionRef): V1Deployment | undefined {
+    return this.#watched.get(ref.namespace)?.deployments.get(ref.name, ref.namespace);
+  }
+
+  #status(ref: FunctionRef, d: V1Deployment): ProviderFunctionStatus {
+    const pods = (this.#watched.get(ref.namespace)?.pods.list(ref.namespace) ?? []).filter((p) => p.metadata?.labels?.[FUNCTION_LABEL] === ref.name);
+    const readyIds = new Set(this.resolve(ref).map((e) => e.id));
+    const instances: ReplicaInfo[] = pods.map((p) => podInfo(p, readyIds));
+    // Available = endpoints the invoke path can use (what answered /ready), as on the local provider.
+    return { ref, replicas: d.spec?.replicas ?? 0, availableReplicas: readyIds.size, instances };
+  }
+
+  /** Ready endpoints of `ref` from its EndpointSlices (ready condition set, a port named http or the first). */
+  #rebuildEndpoints(ref: FunctionRef): void {
+    const slices = (this.#watched.get(ref.namespace)?.slices.list(ref.namespace) ?? []).filter((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === ref.name);
+    const out: Endpoint[] = [];
+    for (const s of slices) {
+      const port = (s.ports ?? []).find((p) => p.name === 'http') ?? s.ports?.[0];
+      if (!port?.port) continue;
+      for (const e of s.endpoints ?? []) {
+        if (e.conditions?.ready === false || e.conditions?.terminating === true) continue;
+        for (const address of e.addresses.slice(0, 1)) {
+          const host = address.includes(':') ? `[${address}]` : address;
+          out.push({ id: e.targetRef?.name ?? `${address}:${port.port}`, origin: `http://${host}:${port.port}` });
+        }
+      }
+    }
+    this.#setEndpoints(ref, out);
+  }
+
+  #setEndpoints(ref: FunctionRef, next: Endpoint[]): void {
+    const k = key(ref);
+    const prev = this.#endpoints.get(k) ?? NO_ENDPOINTS;
+    if (prev.length === next.length && prev.every((e, i) => e.id === next[i]!.id && e.origin === next[i]!.origin)) return;
+    if (next.length) this.#endpoints.set(k, Object.freeze(next));
+    else this.#endpoints.delete(k);
+    for (const l of this.#listeners) l(ref);
+  }
+
+  #scheduleResync(): void {
+    const ms = this.#options.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.#cancelResync = this.#clock.setTimeout(async () => {
+      for (const { spec, replicas } of [...this.#desired.values()]) {
+        if (this.#closed) return;
+        try {
+          await this.#apply(spec, replicas);
+        } catch (err) {
+          this.#logger.warn({ err: String(err), function: spec.service }, 'resync could not apply a function; next resync retries');
+        }
+      }
+      if (!this.#closed) this.#scheduleResync();
+    }, ms);
+  }
+}
+
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
+function initialReplicas(spec: FunctionSpec): number {
+  return Math.max(1, scaleSettings(spec).min);
+}
+
+async function startInformer(inf: Informer<KubernetesObject>): Promise<void> {
+  // The first list can fail (API server not reachable yet): the error handler restarts it.
+  await inf.start();
+}
+
+function podInfo(p: V1Pod, readyIds: Set<string>): ReplicaInfo {
+  const name = p.metadata?.name ?? '';
+  const cs = p.status?.containerStatuses?.[0];
+  const terminating = p.metadata?.deletionTimestamp !== undefined;
+  const state: ReplicaInfo['state'] = terminating ? 'stopping' : readyIds.has(name) ? 'ready' : cs?.state?.waiting?.reason === 'CrashLoopBackOff' ? 'crashed' : 'starting';
+  const info: ReplicaInfo = { id: name, state, restarts: cs?.restartCount ?? 0 };
+  if (p.status?.startTime) info.startedAt = new Date(p.status.startTime).toISOString();
+  const last = cs?.lastState?.terminated;
+  if (last) info.lastExit = last.reason === 'OOMKilled' ? `OOMKilled at ${new Date(last.finishedAt ?? Date.now()).toISOString()}` : `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}`;
+  return info;
+}
+
+/** The HTTP status of a client-node failure (ApiException.code), if any. */
+export function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function unavailable(what: string, err: unknown): KssError {
+  const status = statusOf(err);
+  const body = (err as { body?: unknown }).body;
+  let reason = status ? `the Kubernetes API answered ${status}` : `the Kubernetes API could not be reached (${(err as Error)?.message ?? String(err)})`;
+  if (typeof body === 'string') {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (parsed.message) reason += `: ${parsed.message.slice(0, 300)}`;
+    } catch {
+      /* not a Status */
+    }
+  }
+  return new KssError('KSS_PROVIDER_UNAVAILABLE', `${what}: ${reason}; check the gateway's access to the cluster (kubectl auth can-i)`, { cause: err });
+}
+
+function refOf(spec: FunctionSpec): FunctionRef {
+  return { name: spec.service, namespace: spec.namespace };
+}
+
+function key(ref: FunctionRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}

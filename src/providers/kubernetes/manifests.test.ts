@@ -1,0 +1,218 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Deployment, V1Service, V2HorizontalPodAutoscaler, V1Container } from '@kubernetes/client-node';
+import { isKssError, parseFunctionSpec, RUNTIMES, type FunctionSpec } from '../../core/index.js';
+import { selects, validateObject } from '../../../test/kubernetes-validate.js';
+import {
+  CODE_ARCHIVE_KEY,
+  codeConfigMap,
+  CONFIGMAP_CODE_LIMIT,
+  functionObjects,
+  SECRETS_MOUNT_PATH,
+  SPEC_HASH_ANNOTATION,
+  type FunctionObject,
+  type FunctionObjectsOptions,
+} from './manifests.js';
+import { FUNCTION_LABEL, MANAGED_BY_LABEL, OPENFAAS_FUNCTION_LABEL } from './function-resource.js';
+
+const digest = `sha256:${'a'.repeat(64)}`;
+const owner = { apiVersion: 'serverless.kube.io/v1', kind: 'Function', name: 'fn', uid: '6f1c2a3e-0000-4000-8000-000000000001' };
+
+function spec(fields: Record<string, unknown>): FunctionSpec {
+  return parseFunctionSpec({ service: 'fn', ...fields }, { version: '0.1.0' });
+}
+
+function parts(objects: FunctionObject[]) {
+  const deployment = objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+  const service = objects.find((o) => o.kind === 'Service') as V1Service;
+  const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler') as V2HorizontalPodAutoscaler | undefined;
+  const container = deployment.spec!.template.spec!.containers[0] as V1Container;
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+  return { deployment, service, hpa, container, env };
+}
+
+/** The matrix: each runtime with code (both deliveries), image-only exec, and the optional features. */
+const MATRIX: Array<{ name: string; spec: FunctionSpec; options: FunctionObjectsOptions }> = [
+  ...RUNTIMES.flatMap((runtime) => [
+    { name: `${runtime} + configmap code`, spec: spec({ runtime, code: digest, ...(runtime === 'exec' || runtime === 'http' ? { envProcess: 'cat' } : {}) }), options: { owner, code: { kind: 'configmap' as const, name: 'fn-code' } } },
+    { name: `${runtime} + url code`, spec: spec({ runtime, code: digest, handler: 'src/handler' }), options: { owner, code: { kind: 'url' as const, url: 'http://gateway.kube-serverless:8080/system/code/abc' } } },
+  ]),
+  { name: 'image-only exec', spec: spec({ runtime: 'exec', image: 'ghcr.io/acme/wc:1.0', envProcess: 'wc -l' }), options: {} },
+  { name: 'secrets', spec: spec({ runtime: 'exec', image: 'acme/x:1', secrets: ['api-key', 'db.password'] }), options: { owner } },
+  { name: 'limits/requests', spec: spec({ image: 'acme/x:1', limits: { memory: '128Mi', cpu: '500m' }, requests: { memory: '64Mi', cpu: 0.1 } }), options: { owner, replicas: 3 } },
+  { name: 'cpu scaling', spec: spec({ image: 'acme/x:1', requests: { cpu: '100m' }, annotations: { 'kss.scaling': 'cpu' }, labels: { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.max': '7', 'com.openfaas.scale.target': '60' } }), options: { owner } },
+  { name: 'envVars + constraints', spec: spec({ image: 'acme/x:1', envVars: { A: '1', write_debug: 'true', PORT: '9999' }, constraints: ['kubernetes.io/arch=arm64', 'node.platform.os == linux'] }), options: {} },
+  { name: 'writable root', spec: spec({ image: 'acme/x:1', readOnlyRootFilesystem: false, timeout: '2m' }), options: { replicas: 0 } },
+];
+
+for (const c of MATRIX) {
+  test(`functionObjects validates with kubernetes-models: ${c.name}`, () => {
+    const objects = functionObjects(c.spec, c.options);
+    for (const o of objects) validateObject(o as never);
+    const { deployment, service, container } = parts(objects);
+    // Names, namespace, owner references.
+    for (const o of objects) {
+      assert.equal(o.metadata!.name, 'fn');
+      assert.equal(o.metadata!.namespace, 'openfaas-fn');
+      assert.equal(o.metadata!.labels![FUNCTION_LABEL], 'fn');
+      assert.equal(o.metadata!.labels![OPENFAAS_FUNCTION_LABEL], 'fn');
+      assert.equal(o.metadata!.labels![MANAGED_BY_LABEL], 'kube-serverless');
+      if (c.options.owner) assert.deepEqual(o.metadata!.ownerReferences, [{ ...owner, controller: true, blockOwnerDeletion: true }]);
+      else assert.equal(o.metadata!.ownerReferences, undefined);
+    }
+    // The selector picks the template's pods, and the Service the same pods.
+    const podLabels = deployment.spec!.template.metadata!.labels!;
+    assert.ok(selects(deployment.spec!.selector.matchLabels, podLabels));
+    assert.ok(selects(service.spec!.selector, podLabels));
+    assert.deepEqual(service.spec!.ports, [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+    assert.equal(service.spec!.type, 'ClusterIP');
+    // Port, probes.
+    assert.deepEqual(container.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    assert.equal(container.readinessProbe!.httpGet!.path, '/ready');
+    assert.equal(container.readinessProbe!.httpGet!.port, 'http');
+    assert.equal(container.livenessProbe!.httpGet!.path, '/health');
+    assert.equal(container.livenessProbe!.httpGet!.port, 'http');
+    assert.ok(container.livenessProbe!.periodSeconds! >= container.readinessProbe!.periodSeconds!);
+    // Security.
+    const sc = container.securityContext!;
+    assert.equal(sc.runAsNonRoot, true);
+    assert.equal(sc.runAsUser, 10001);
+    assert.equal(sc.allowPrivilegeEscalation, false);
+    assert.deepEqual(sc.capabilities, { drop: ['ALL'] });
+    assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' });
+    assert.equal(sc.readOnlyRootFilesystem, c.spec.readOnlyRootFilesystem !== false);
+    assert.equal(deployment.spec!.template.spec!.automountServiceAccountToken, false);
+    assert.ok(container.volumeMounts!.some((m) => m.mountPath === '/tmp'));
+    // Scrape annotations and the spec hash.
+    const ann = deployment.spec!.template.metadata!.annotations!;
+    assert.equal(ann['prometheus.io/scrape'], 'true');
+    assert.equal(ann['prometheus.io/port'], '8080');
+    assert.equal(ann['prometheus.io/path'], '/metrics');
+    assert.match(ann[SPEC_HASH_ANNOTATION]!, /^[0-9a-f]{16}$/);
+  });
+}
+
+test('runtime images: runtime image with code, the user image without', () => {
+  for (const runtime of RUNTIMES) {
+    const { container } = parts(functionObjects(spec({ runtime, code: digest }), { code: { kind: 'configmap', name: 'fn-code' }, version: '9.9.9' }));
+    assert.equal(container.image, `ghcr.io/kube-serverless/runtime-${runtime}:9.9.9`);
+  }
+  const custom = parts(functionObjects(spec({ runtime: 'python', code: digest }), { code: { kind: 'configmap', name: 'fn-code' }, images: { python: 'registry.local/py:dev' } }));
+  assert.equal(custom.container.image, 'registry.local/py:dev');
+  const own = parts(functionObjects(spec({ runtime: 'exec', image: 'ghcr.io/acme/wc:1.0' }), { images: { exec: 'ignored' } }));
+  assert.equal(own.container.image, 'ghcr.io/acme/wc:1.0');
+});
+
+test('environment: PORT, fprocess, KSS_* and envVars (platform names not replaced, no duplicates)', () => {
+  const { env, container } = parts(functionObjects(spec({ runtime: 'exec', image: 'x/y:1', envProcess: 'wc -l', handler: 'bin/run', timeout: 30, envVars: { A: '1', PORT: '1', KSS_HANDLER: 'evil' } }), {}));
+  assert.equal(env.PORT, '8080');
+  assert.equal(env.fprocess, 'wc -l');
+  assert.equal(env.KSS_FUNCTION_NAME, 'fn');
+  assert.equal(env.KSS_HANDLER, 'bin/run');
+  assert.equal(env.KSS_TIMEOUT_SECONDS, '30');
+  assert.equal(env.exec_timeout, '30s');
+  assert.equal(env.A, '1');
+  const names = container.env!.map((e) => e.name);
+  assert.equal(new Set(names).size, names.length, `duplicate env names: ${names.join(',')}`);
+});
+
+test('code from a ConfigMap: mounted read-only, KSS_CODE_ARCHIVE, writable code dir', () => {
+  const { env, deployment, container } = parts(functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code' } }));
+  assert.equal(env.KSS_CODE_ARCHIVE, `/var/kss/code/${CODE_ARCHIVE_KEY}`);
+  assert.equal(env.KSS_CODE_URL, undefined);
+  const vol = deployment.spec!.template.spec!.volumes!.find((v) => v.configMap)!;
+  assert.equal(vol.configMap!.name, 'fn-code');
+  const mount = container.volumeMounts!.find((m) => m.name === vol.name)!;
+  assert.equal(mount.mountPath, '/var/kss/code');
+  assert.equal(mount.readOnly, true);
+  assert.ok(container.volumeMounts!.some((m) => m.mountPath === '/home/app/function'));
+});
+
+test('code from a URL: KSS_CODE_URL, no ConfigMap volume', () => {
+  const { env, deployment } = parts(functionObjects(spec({ code: digest }), { code: { kind: 'url', url: 'http://gw:8080/code/x' } }));
+  assert.equal(env.KSS_CODE_URL, 'http://gw:8080/code/x');
+  assert.equal(env.KSS_CODE_ARCHIVE, undefined);
+  assert.ok(!deployment.spec!.template.spec!.volumes!.some((v) => v.configMap));
+});
+
+test('code without a delivery is refused, naming the field', () => {
+  assert.throws(() => functionObjects(spec({ code: digest }), {}), (e) => isKssError(e) && /^code:/.test(e.message));
+});
+
+test('secrets: one projected volume, read-only at /var/openfaas/secrets', () => {
+  const { deployment, container } = parts(functionObjects(spec({ image: 'x/y:1', secrets: ['api-key', 'db'] }), {}));
+  const vol = deployment.spec!.template.spec!.volumes!.find((v) => v.projected)!;
+  assert.deepEqual(vol.projected!.sources, [{ secret: { name: 'api-key' } }, { secret: { name: 'db' } }]);
+  const mount = container.volumeMounts!.find((m) => m.name === vol.name)!;
+  assert.equal(mount.mountPath, SECRETS_MOUNT_PATH);
+  assert.equal(mount.readOnly, true);
+  assert.throws(() => functionObjects(spec({ image: 'x/y:1', secrets: ['Not_A_Name'] })), (e) => isKssError(e) && /secrets\[0\]/.test(e.message));
+});
+
+test('resources: quantities passed through as written', () => {
+  const { container } = parts(functionObjects(spec({ image: 'x/y:1', limits: { memory: '1Gi', cpu: '2' }, requests: { memory: '256Mi' } }), {}));
+  assert.deepEqual(container.resources, { limits: { cpu: '2', memory: '1Gi' }, requests: { memory: '256Mi' } });
+  const none = parts(functionObjects(spec({ image: 'x/y:1' }), {}));
+  assert.equal(none.container.resources, undefined);
+});
+
+test('replicas: from options, else com.openfaas.scale.min', () => {
+  assert.equal(parts(functionObjects(spec({ image: 'x/y:1' }), {})).deployment.spec!.replicas, 1);
+  assert.equal(parts(functionObjects(spec({ image: 'x/y:1', labels: { 'com.openfaas.scale.min': '2' } }), {})).deployment.spec!.replicas, 2);
+  assert.equal(parts(functionObjects(spec({ image: 'x/y:1' }), { replicas: 0 })).deployment.spec!.replicas, 0);
+});
+
+test('CPU scaling: an autoscaling/v2 HPA with min ≥ 1, the target from the label, replicas left to it', () => {
+  const { hpa, deployment } = parts(functionObjects(spec({ image: 'x/y:1', requests: { cpu: '100m' }, annotations: { 'kss.scaling': 'cpu' }, labels: { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.max': '7', 'com.openfaas.scale.target': '60' } }), {}));
+  assert.ok(hpa);
+  assert.deepEqual(hpa.spec!.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fn' });
+  assert.equal(hpa.spec!.minReplicas, 1);
+  assert.equal(hpa.spec!.maxReplicas, 7);
+  assert.equal(hpa.spec!.metrics![0]!.resource!.target.averageUtilization, 60);
+  assert.equal(deployment.spec!.replicas, undefined);
+  const dflt = parts(functionObjects(spec({ image: 'x/y:1', requests: { cpu: '100m' }, annotations: { 'kss.scaling': 'cpu' } }), { replicas: 0 }));
+  assert.equal(dflt.hpa!.spec!.metrics![0]!.resource!.target.averageUtilization, 80);
+  assert.equal(dflt.deployment.spec!.replicas, 0);
+  // No opt-in, no HPA; a bad value or no CPU request is refused naming the annotation.
+  assert.equal(parts(functionObjects(spec({ image: 'x/y:1' }), {})).hpa, undefined);
+  assert.throws(() => functionObjects(spec({ image: 'x/y:1', annotations: { 'kss.scaling': 'memory' } })), (e) => isKssError(e) && /annotations\.kss\.scaling/.test(e.message));
+  assert.throws(() => functionObjects(spec({ image: 'x/y:1', annotations: { 'kss.scaling': 'cpu' } })), (e) => isKssError(e) && /requests\.cpu/.test(e.message));
+});
+
+test('labels: the user\'s on the pods, ours win, the selector is ours only; bad Kubernetes labels refused', () => {
+  const { deployment } = parts(functionObjects(spec({ image: 'x/y:1', labels: { team: 'iot', [FUNCTION_LABEL]: 'other' } }), {}));
+  assert.equal(deployment.spec!.template.metadata!.labels!.team, 'iot');
+  assert.equal(deployment.spec!.template.metadata!.labels![FUNCTION_LABEL], 'fn');
+  assert.deepEqual(deployment.spec!.selector.matchLabels, { [FUNCTION_LABEL]: 'fn' });
+  assert.throws(() => functionObjects(spec({ image: 'x/y:1', labels: { team: 'has spaces' } })), (e) => isKssError(e) && /labels\.team/.test(e.message));
+  assert.throws(() => functionObjects(spec({ image: 'x/y:1', constraints: ['no-equals'] })), (e) => isKssError(e) && /constraints\[0\]/.test(e.message));
+});
+
+test('constraints become the node selector', () => {
+  const { deployment } = parts(functionObjects(spec({ image: 'x/y:1', constraints: ['kubernetes.io/arch=arm64', 'node.platform.os == linux'] }), {}));
+  assert.deepEqual(deployment.spec!.template.spec!.nodeSelector, { 'kubernetes.io/arch': 'arm64', 'node.platform.os': 'linux' });
+});
+
+test('spec hash: same spec → same objects; any change (code digest included) → a new hash', () => {
+  const opts: FunctionObjectsOptions = { code: { kind: 'configmap', name: 'fn-code' } };
+  const a = functionObjects(spec({ code: digest }), opts);
+  assert.deepEqual(functionObjects(spec({ code: digest }), opts), a);
+  const hash = (o: FunctionObject[]) => parts(o).deployment.spec!.template.metadata!.annotations![SPEC_HASH_ANNOTATION];
+  assert.notEqual(hash(functionObjects(spec({ code: `sha256:${'b'.repeat(64)}` }), opts)), hash(a));
+  assert.notEqual(hash(functionObjects(spec({ code: digest, envVars: { A: '1' } }), opts)), hash(a));
+  // Replicas are not part of the pods: scaling never rolls them.
+  assert.equal(hash(functionObjects(spec({ code: digest }), { ...opts, replicas: 5 })), hash(a));
+});
+
+test('codeConfigMap: binaryData code.tar.gz, -code suffix, owner, size limit', () => {
+  const archive = Buffer.from('\x1f\x8b fake gzip');
+  const cm = codeConfigMap('fn', 'openfaas-fn', archive, owner);
+  validateObject(cm as never);
+  assert.equal(cm.metadata!.name, 'fn-code');
+  assert.equal(cm.metadata!.namespace, 'openfaas-fn');
+  assert.equal(Buffer.from(cm.binaryData![CODE_ARCHIVE_KEY]!, 'base64').toString('latin1'), archive.toString('latin1'));
+  assert.deepEqual(cm.metadata!.ownerReferences, [{ ...owner, controller: true, blockOwnerDeletion: true }]);
+  assert.equal(CONFIGMAP_CODE_LIMIT, 900 * 1024);
+  codeConfigMap('fn', 'openfaas-fn', Buffer.alloc(CONFIGMAP_CODE_LIMIT));
+  assert.throws(() => codeConfigMap('fn', 'openfaas-fn', Buffer.alloc(CONFIGMAP_CODE_LIMIT + 1)), (e) => isKssError(e) && e.code === 'KSS_PAYLOAD_TOO_LARGE');
+});

@@ -1,0 +1,215 @@
+/**
+ * The Kubernetes provider against the in-process fake API server (no cluster runs
+ * here): the shared provider contract, with a simulated kubelet starting each pod
+ * as a real Node runtime process (test/kube-pod-runner.ts), then the reconciler
+ * under faults — 500s and 409s from the API server, dropped watches, objects deleted
+ * by hand — converging to the desired objects; and the Function store.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { packDirectory } from '../src/archive/index.js';
+import { BuildService, DEFAULT_BUILDERS } from '../src/build/index.js';
+import { FakeClock, KssError, parseFunctionSpec, systemClock, type FunctionSpec } from '../src/core/index.js';
+import { KubernetesProvider } from '../src/providers/kubernetes/index.js';
+import { createCodeStore } from '../src/store/index.js';
+import { KubernetesFunctionStore } from '../src/store/kubernetes-store.js';
+import { simulateWorkloads, startFakeKubeApi, type FakeKubeApi } from './fake-kube-api/index.js';
+import { eventually, tempDir } from './helpers.js';
+import { runPod } from './kube-pod-runner.js';
+import { builtNodeFunction, providerContract, type ProviderHarness } from './provider-contract.js';
+
+interface KubeHarness extends ProviderHarness {
+  api: FakeKubeApi;
+  kubeConfig: KubeConfig;
+  provider: KubernetesProvider;
+}
+
+async function kubeHarness(resyncMs = 60_000): Promise<KubeHarness> {
+  const api = await startFakeKubeApi();
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions(api.kubeConfigOptions());
+  const dir = tempDir('kss-kube-');
+  const logger = pino({ level: 'silent' });
+  const code = createCodeStore({ dir: join(dir, 'code') });
+  const builds = new BuildService({ dir: join(dir, 'builds'), code, builders: DEFAULT_BUILDERS, logger });
+  const sim = simulateWorkloads(api, { startReplica: (pod) => runPod(api, pod), restartBackoffMs: 100 });
+  const provider = new KubernetesProvider({
+    kubeConfig,
+    logger,
+    namespaces: ['openfaas-fn'],
+    resyncMs,
+    artifactArchive: async (spec) => {
+      const artifact = builds.artifact(spec);
+      return { archive: await packDirectory(artifact.dir), ...(artifact.handler ? { handler: artifact.handler } : {}) };
+    },
+  });
+  await provider.ready();
+  return {
+    api,
+    kubeConfig,
+    provider,
+    nodeFunction: builtNodeFunction(code, builds),
+    async close() {
+      await provider.close();
+      await sim.stop();
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+providerContract('kubernetes (fake API server, simulated kubelet)', () => kubeHarness());
+
+const kinds = (api: FakeKubeApi, name: string) =>
+  ['functions', 'deployments', 'services', 'configmaps']
+    .filter((r) => api.get(r, 'openfaas-fn', r === 'configmaps' ? `${name}-code` : name))
+    .sort();
+
+describe('kubernetes reconciler', () => {
+  let h: KubeHarness;
+  before(async () => {
+    h = await kubeHarness(300);
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('deploy applies the Function and, owned by it, the code ConfigMap, Deployment and Service', async () => {
+    const spec = await h.nodeFunction('owned', 'export default () => "owned"');
+    await h.provider.deploy(spec);
+    assert.deepEqual(kinds(h.api, 'owned'), ['configmaps', 'deployments', 'functions', 'services']);
+    const fn = h.api.get('functions', 'openfaas-fn', 'owned')!;
+    for (const r of ['deployments', 'services', 'configmaps']) {
+      const obj = h.api.get(r, 'openfaas-fn', r === 'configmaps' ? 'owned-code' : 'owned') as unknown as { metadata: { ownerReferences?: Array<{ uid: string; controller?: boolean }> } };
+      assert.equal(obj.metadata.ownerReferences?.[0]?.uid, fn.metadata.uid, `${r} is owned by the Function`);
+    }
+    const applies = h.api.requests.filter((r) => r.method === 'PATCH' && r.contentType?.startsWith('application/apply-patch'));
+    assert.ok(applies.length >= 4, 'written with server-side apply');
+    await eventually(() => h.provider.resolve({ name: 'owned', namespace: 'openfaas-fn' }).length === 1, 20_000, 'ready');
+    // Deleting the Function by hand: the collector removes what the old one owned, and the
+    // resync (this gateway still has the function) applies it again, owned by the new one.
+    h.api.delete('functions', 'openfaas-fn', 'owned');
+    await eventually(() => {
+      const again = h.api.get('functions', 'openfaas-fn', 'owned');
+      const d = h.api.get('deployments', 'openfaas-fn', 'owned') as unknown as { metadata: { ownerReferences?: Array<{ uid: string }> } } | undefined;
+      return again !== undefined && again.metadata.uid !== fn.metadata.uid && d?.metadata.ownerReferences?.[0]?.uid === again.metadata.uid;
+    }, 10_000, 'objects owned by the re-applied Function');
+    await h.provider.remove({ name: 'owned', namespace: 'openfaas-fn' });
+    assert.deepEqual(kinds(h.api, 'owned'), [], 'remove deletes the Function and everything it owned');
+  });
+
+  test('a 500 from the API server fails the deploy with a catalogue error; the resync converges', async () => {
+    const spec = await h.nodeFunction('flaky', 'export default () => "flaky"');
+    h.api.faults.next({ method: 'PATCH', pathIncludes: '/deployments/', status: 500, times: 1 });
+    await assert.rejects(h.provider.deploy(spec), (err: KssError) => err.code === 'KSS_PROVIDER_UNAVAILABLE' && /500/.test(err.message));
+    await eventually(() => kinds(h.api, 'flaky').includes('deployments'), 10_000, 'the resync applied the Deployment');
+    await eventually(() => h.provider.resolve({ name: 'flaky', namespace: 'openfaas-fn' }).length === 1, 20_000, 'ready after the resync');
+    await h.provider.remove({ name: 'flaky', namespace: 'openfaas-fn' });
+  });
+
+  test('409 conflicts are retried by the next resync until the objects match', async () => {
+    const spec = await h.nodeFunction('conflicted', 'export default () => "c"');
+    h.api.faults.next({ method: 'PATCH', pathIncludes: '/services/', status: 409, times: 3 });
+    await h.provider.deploy(spec).catch(() => {});
+    await eventually(() => kinds(h.api, 'conflicted').includes('services'), 15_000, 'the Service exists after the conflicts');
+    assert.equal(h.api.faults.pending().length, 0, 'every injected conflict was met');
+    await h.provider.remove({ name: 'conflicted', namespace: 'openfaas-fn' });
+  });
+
+  test('a Deployment deleted by hand is put back by the resync', async () => {
+    const spec = await h.nodeFunction('repaired', 'export default () => "r"');
+    await h.provider.deploy(spec);
+    const first = h.api.get('deployments', 'openfaas-fn', 'repaired')!.metadata.uid;
+    h.api.delete('deployments', 'openfaas-fn', 'repaired');
+    await eventually(() => {
+      const d = h.api.get('deployments', 'openfaas-fn', 'repaired');
+      return d !== undefined && d.metadata.uid !== first;
+    }, 10_000, 'a new Deployment');
+    await eventually(() => h.provider.resolve({ name: 'repaired', namespace: 'openfaas-fn' }).length === 1, 20_000, 'ready again');
+    await h.provider.remove({ name: 'repaired', namespace: 'openfaas-fn' });
+  });
+
+  test('after the watches drop, replica changes still reach resolve()', async () => {
+    const spec = await h.nodeFunction('rewatched', 'export default () => "w"');
+    await h.provider.deploy(spec);
+    const ref = { name: 'rewatched', namespace: 'openfaas-fn' };
+    await eventually(() => h.provider.resolve(ref).length === 1, 20_000, 'ready');
+    assert.ok(h.api.dropWatches({ abrupt: true }) > 0, 'watches were open');
+    await h.provider.scale(ref, 2);
+    await eventually(() => h.provider.resolve(ref).length === 2, 20_000, 'two endpoints seen through the new watches');
+    await h.provider.remove(ref);
+  });
+
+  test('an update rolls the pods (the spec hash changes) and keeps the replica count', async () => {
+    const v1 = await h.nodeFunction('rolled', 'export default () => "1"');
+    await h.provider.deploy(v1);
+    const ref = { name: 'rolled', namespace: 'openfaas-fn' };
+    await h.provider.scale(ref, 2);
+    await eventually(() => h.provider.resolve(ref).length === 2, 20_000, 'two ready');
+    const v2: FunctionSpec = { ...(await h.nodeFunction('rolled', 'export default () => "2"')), envVars: { MODE: 'two' } };
+    await h.provider.update(v2);
+    const d = h.api.get('deployments', 'openfaas-fn', 'rolled') as unknown as { spec: { replicas: number; template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } } };
+    assert.equal(d.spec.replicas, 2, 'the update kept the scaled replica count');
+    assert.ok(d.spec.template.spec.containers[0]!.env.some((e) => e.name === 'MODE' && e.value === 'two'));
+    await eventually(async () => {
+      const eps = h.provider.resolve(ref);
+      if (eps.length !== 2) return false;
+      const bodies = await Promise.all(eps.map(async (e) => (await fetch(`${e.origin}/`)).text()));
+      return bodies.every((b) => b === '2');
+    }, 30_000, 'both replicas serve v2');
+    await h.provider.remove(ref);
+  });
+});
+
+describe('kubernetes function store', () => {
+  let api: FakeKubeApi;
+  let store: KubernetesFunctionStore;
+  const clock = new FakeClock();
+  before(async () => {
+    api = await startFakeKubeApi();
+    const kc = new KubeConfig();
+    kc.loadFromOptions(api.kubeConfigOptions());
+    store = new KubernetesFunctionStore({ kubeConfig: kc, clock, namespaces: ['openfaas-fn'] });
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  const spec = (over: Record<string, unknown> = {}) => parseFunctionSpec({ service: 'stored', runtime: 'node', code: `sha256:${'a'.repeat(64)}`, envVars: { A: '1' }, ...over });
+
+  test('create, get, list, update and delete go through Function resources', async () => {
+    const created = await store.create(spec());
+    assert.equal(created.spec.service, 'stored');
+    assert.ok(api.get('functions', 'openfaas-fn', 'stored'), 'a Function resource');
+    await assert.rejects(store.create(spec()), (err: KssError) => err.code === 'KSS_FUNCTION_EXISTS');
+    assert.deepEqual((await store.get({ name: 'stored', namespace: 'openfaas-fn' }))?.spec.envVars, { A: '1' });
+    clock.advance(60_000);
+    const updated = await store.update(spec({ envVars: { A: '2' } }));
+    assert.deepEqual(updated.spec.envVars, { A: '2' });
+    assert.ok(updated.updatedAt > created.updatedAt, 'updatedAt moves');
+    assert.deepEqual((await store.list()).map((f) => f.spec.service), ['stored']);
+    assert.deepEqual(await store.namespaces(), ['openfaas-fn']);
+    assert.equal(await store.delete({ name: 'stored', namespace: 'openfaas-fn' }), true);
+    assert.equal(await store.delete({ name: 'stored', namespace: 'openfaas-fn' }), false);
+    await assert.rejects(store.update(spec()), (err: KssError) => err.code === 'KSS_FUNCTION_NOT_FOUND');
+  });
+
+  test('a conflicting write (another gateway) is retried on a fresh read', async () => {
+    await store.create(spec({ service: 'raced' }));
+    api.faults.next({ method: 'PUT', pathIncludes: '/functions/raced', status: 409, times: 2 });
+    const updated = await store.update(spec({ service: 'raced', envVars: { A: 'won' } }));
+    assert.deepEqual(updated.spec.envVars, { A: 'won' });
+    await store.delete({ name: 'raced', namespace: 'openfaas-fn' });
+  });
+
+  test('an unreachable API server is KSS_PROVIDER_UNAVAILABLE, never a crash', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ ...api.kubeConfigOptions(), clusters: [{ name: 'gone', server: 'http://127.0.0.1:9', skipTLSVerify: true }], contexts: [{ name: 'gone', cluster: 'gone', user: api.kubeConfigOptions().users[0]!.name }], currentContext: 'gone' });
+    const dead = new KubernetesFunctionStore({ kubeConfig: kc, clock: systemClock, namespaces: ['openfaas-fn'] });
+    await assert.rejects(dead.list(), (err: KssError) => err.code === 'KSS_PROVIDER_UNAVAILABLE');
+  });
+});
