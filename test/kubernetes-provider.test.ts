@@ -102,6 +102,39 @@ describe('kubernetes reconciler', () => {
     assert.deepEqual(kinds(h.api, 'owned'), [], 'remove deletes the Function and everything it owned');
   });
 
+  test('the Function status says how many replicas serve, with a Ready condition', async () => {
+    const spec = await h.nodeFunction('reported', 'export default () => "r"');
+    await h.provider.deploy(spec);
+    const ref = { name: 'reported', namespace: 'openfaas-fn' };
+    type Fn = { metadata: { generation?: number }; status?: { replicas?: number; availableReplicas?: number; observedGeneration?: number; conditions?: Array<{ type: string; status: string; reason?: string }> } };
+    const fn = () => h.api.get('functions', 'openfaas-fn', 'reported') as unknown as Fn;
+    await eventually(() => fn().status?.availableReplicas === 1, 20_000, 'status: 1 available');
+    const ready = fn().status!;
+    assert.equal(ready.replicas, 1);
+    assert.equal(ready.observedGeneration, fn().metadata.generation);
+    assert.deepEqual(ready.conditions?.map((c) => [c.type, c.status, c.reason]), [['Ready', 'True', 'AllReplicasReady']]);
+    await h.provider.scale(ref, 0);
+    await eventually(() => fn().status?.conditions?.[0]?.reason === 'ScaledToZero' && fn().status?.replicas === 0, 20_000, 'status: scaled to zero');
+    await h.provider.remove(ref);
+  });
+
+  test('with kss.scaling: cpu an HPA owns the count above zero; the scaler only takes it to zero and back', async () => {
+    const spec = await h.nodeFunction('cpu-scaled', 'export default () => "cpu"', { annotations: { 'kss.scaling': 'cpu' }, requests: { cpu: '100m' }, labels: { 'com.openfaas.scale.max': '5' } });
+    await h.provider.deploy(spec);
+    const ref = { name: 'cpu-scaled', namespace: 'openfaas-fn' };
+    const hpa = h.api.get('horizontalpodautoscalers', 'openfaas-fn', 'cpu-scaled') as unknown as { spec: { minReplicas: number; maxReplicas: number } } | undefined;
+    assert.ok(hpa, 'an HPA');
+    assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [1, 5]);
+    await eventually(() => h.provider.resolve(ref).length === 1, 20_000, 'ready');
+    const replicas = () => (h.api.get('deployments', 'openfaas-fn', 'cpu-scaled') as unknown as { spec: { replicas?: number } }).spec.replicas;
+    const before = replicas();
+    await h.provider.scale(ref, 3);
+    assert.equal(replicas(), before, 'the scaler leaves the count to the HPA');
+    await h.provider.scale(ref, 0);
+    assert.equal(replicas(), 0, 'to zero: the scaler');
+    await h.provider.remove(ref);
+  });
+
   test('a 500 from the API server fails the deploy with a catalogue error; the resync converges', async () => {
     const spec = await h.nodeFunction('flaky', 'export default () => "flaky"');
     h.api.faults.next({ method: 'PATCH', pathIncludes: '/deployments/', status: 500, times: 1 });

@@ -16,6 +16,7 @@ import {
   PatchStrategy,
   AppsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   type Informer,
   type KubernetesObject,
@@ -43,7 +44,7 @@ import {
   type Runtime,
 } from '../../core/index.js';
 import { CONFIGMAP_CODE_LIMIT, codeConfigMap, codeConfigMapName, functionObjects, scalingMode, type CodeDelivery, type FunctionOwner } from './manifests.js';
-import { FUNCTION_LABEL, MANAGED_BY_LABEL, toFunctionResource } from './function-resource.js';
+import { FUNCTION_GROUP, FUNCTION_LABEL, FUNCTION_PLURAL, FUNCTION_VERSION, MANAGED_BY_LABEL, toFunctionResource, type FunctionResourceStatus } from './function-resource.js';
 import { PodLogReader } from './pod-logs.js';
 
 /** The field manager of every write: `kubectl get … --show-managed-fields` names us. */
@@ -94,7 +95,10 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
   readonly #options: KubernetesProviderOptions;
   readonly #watched = new Map<string, Watched>();
   /** Functions this provider manages, with the replicas it last asked for. */
-  readonly #desired = new Map<string, { spec: FunctionSpec; replicas: number }>();
+  readonly #desired = new Map<string, { spec: FunctionSpec; replicas: number; generation?: number }>();
+  /** The status last written to each Function (JSON), so an unchanged one is not written again. */
+  readonly #written = new Map<string, string>();
+  readonly #customObjects: CustomObjectsApi;
   /** Ready endpoints per function, rebuilt from EndpointSlices on every change. */
   readonly #endpoints = new Map<string, readonly Endpoint[]>();
   readonly #listeners = new Set<(ref: FunctionRef) => void>();
@@ -109,6 +113,7 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     this.#apps = this.#kc.makeApiClient(AppsV1Api);
     this.#core = this.#kc.makeApiClient(CoreV1Api);
     this.#discovery = this.#kc.makeApiClient(DiscoveryV1Api);
+    this.#customObjects = this.#kc.makeApiClient(CustomObjectsApi);
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#podLogs = new PodLogReader({
@@ -154,6 +159,7 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
 
   async remove(ref: FunctionRef): Promise<void> {
     this.#desired.delete(key(ref));
+    this.#written.delete(key(ref));
     // Deleting the Function is enough on a real cluster (its objects are owned by it);
     // the owned objects are deleted too, so nothing lingers where the collector is slow.
     const name = ref.name;
@@ -192,6 +198,11 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     const desired = this.#desired.get(key(ref));
     if (!desired) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" is not deployed in namespace "${ref.namespace}"`);
     desired.replicas = replicas;
+    // With CPU scaling the HPA owns the count above zero: only zero and back are ours.
+    const deployment = this.#deployment(ref);
+    // A Deployment applied without replicas runs 1 (the API server's default).
+    const running = deployment ? (deployment.spec?.replicas ?? 1) : undefined;
+    if (scalingMode(desired.spec) === 'cpu' && replicas > 0 && running !== undefined && running > 0) return;
     try {
       await this.#objects.patch(
         { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: ref.name, namespace: ref.namespace }, spec: { replicas } } as KubernetesObject,
@@ -240,6 +251,9 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     try {
       const fn = await this.#objects.patch(toFunctionResource(spec, { namespace: ref.namespace }) as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       const owner = { apiVersion: 'serverless.kube.io/v1', kind: 'Function', name: ref.name, uid: fn.metadata!.uid! };
+      const desired = this.#desired.get(key(ref));
+      if (desired) desired.generation = fn.metadata?.generation;
+      this.#written.delete(key(ref));
       const { code, handler } = await this.#codeDelivery(spec, owner);
       // With CPU scaling the HPA owns the replica count: it is applied only to go to zero (which the HPA cannot).
       const applied = scalingMode(spec) === 'cpu' && replicas > 0 ? undefined : replicas;
@@ -256,6 +270,7 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       throw unavailable(`applying "${ref.name}"`, err);
     }
     await w.ready;
+    this.#reportStatus(ref);
   }
 
   async #codeDelivery(spec: FunctionSpec, owner: FunctionOwner): Promise<{ code?: CodeDelivery; handler?: string }> {
@@ -318,6 +333,11 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       if (fn) this.#rebuildEndpoints({ name: fn, namespace });
     };
     for (const verb of ['add', 'update', 'delete'] as const) slices.on(verb, onSlice);
+    const onDeployment = (d: V1Deployment) => {
+      const fn = d.metadata?.labels?.[FUNCTION_LABEL];
+      if (fn) this.#reportStatus({ name: fn, namespace });
+    };
+    for (const verb of ['add', 'update'] as const) deployments.on(verb, onDeployment);
     for (const [what, inf] of [['deployments', deployments], ['pods', pods], ['endpointslices', slices]] as const) {
       (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
         if (this.#closed) return;
@@ -364,6 +384,47 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     this.#setEndpoints(ref, out);
   }
 
+  /**
+   * Writes the Function's status subresource (replicas, available, observed
+   * generation, a Ready condition) when it changed, so `kubectl get functions` reads
+   * well. Best effort: a failed write is retried at the next change or resync.
+   */
+  #reportStatus(ref: FunctionRef): void {
+    const desired = this.#desired.get(key(ref));
+    const d = this.#deployment(ref);
+    if (!desired || !d || this.#closed) return;
+    const replicas = d.spec?.replicas ?? 0;
+    const available = this.resolve(ref).length;
+    const ready = replicas === 0 || available > 0;
+    const reason = replicas === 0 ? 'ScaledToZero' : available >= replicas ? 'AllReplicasReady' : available > 0 ? 'SomeReplicasReady' : 'NoReplicasReady';
+    const k = key(ref);
+    const shape = JSON.stringify([replicas, available, desired.generation, reason]);
+    if (this.#written.get(k) === shape) return;
+    this.#written.set(k, shape);
+    const status: FunctionResourceStatus = {
+      replicas,
+      availableReplicas: available,
+      ...(desired.generation === undefined ? {} : { observedGeneration: desired.generation }),
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason,
+          message: replicas === 0 ? 'no replicas: the next request starts one' : `${available}/${replicas} replicas ready`,
+          lastTransitionTime: new Date(this.#clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          ...(desired.generation === undefined ? {} : { observedGeneration: desired.generation }),
+        },
+      ],
+    };
+    // JSON patch `add /status`: sets it whether or not the object has one yet.
+    void this.#customObjects
+      .patchNamespacedCustomObjectStatus({ group: FUNCTION_GROUP, version: FUNCTION_VERSION, namespace: ref.namespace, plural: FUNCTION_PLURAL, name: ref.name, body: [{ op: 'add', path: '/status', value: status }] })
+      .catch((err: unknown) => {
+        this.#written.delete(k);
+        this.#logger.debug({ err: String(err), function: ref.name }, 'could not write the Function status; the next change retries');
+      });
+  }
+
   #setEndpoints(ref: FunctionRef, next: Endpoint[]): void {
     const k = key(ref);
     const prev = this.#endpoints.get(k) ?? NO_ENDPOINTS;
@@ -371,6 +432,7 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     if (next.length) this.#endpoints.set(k, Object.freeze(next));
     else this.#endpoints.delete(k);
     for (const l of this.#listeners) l(ref);
+    this.#reportStatus(ref);
   }
 
   #scheduleResync(): void {
