@@ -58,6 +58,12 @@ function render(options: RenderOptions = {}): { docs: Obj[]; notes: string } {
   for (const o of docs.filter((d) => d.kind === 'ClusterRole')) {
     assert.deepEqual(o.rules, [{ apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], resourceNames: ['functions.serverless.kube.io'], verbs: ['get'] }]);
   }
+  // The gateway's own namespace: the leader-election Lease and the API-token Secrets, nothing else.
+  const own = docs.find((d) => d.kind === 'Role' && d.metadata!.namespace === release.namespace)!;
+  assert.deepEqual(own.rules, [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+  ]);
   // Every binding names the gateway's ServiceAccount and a role the chart renders.
   const sa = docs.find((d) => d.kind === 'ServiceAccount')!;
   for (const b of docs.filter((d) => d.kind!.endsWith('Binding'))) {

@@ -1,8 +1,9 @@
 /**
  * What a node of a real cluster would do with our function pods, done here with
- * local processes: read the pod's container env, fetch the code ConfigMap it mounts
- * (as the kubelet would mount it), unpack the archive (as the runtime image's
- * entrypoint does, deploy/docker/code-entrypoint), and start our Node runtime on a
+ * local processes: read the pod's container env, fetch the code ConfigMaps it mounts
+ * (as the kubelet would project them into one folder), concatenate the parts in name
+ * order and unpack the archive (as the runtime image's entrypoint does,
+ * deploy/docker/code-entrypoint.sh), and start our Node runtime on a
  * free loopback port. Used as the fake cluster's `startReplica`.
  */
 import { spawn } from 'node:child_process';
@@ -18,7 +19,7 @@ interface PodLike {
   metadata?: { name?: string; namespace?: string };
   spec?: {
     containers?: Array<{ image?: string; env?: Array<{ name: string; value?: string }>; volumeMounts?: Array<{ name: string; mountPath: string }> }>;
-    volumes?: Array<{ name: string; configMap?: { name: string } }>;
+    volumes?: Array<{ name: string; configMap?: { name: string }; projected?: { sources?: Array<{ configMap?: { name: string; items?: Array<{ key: string; path: string }> } }> } }>;
   };
 }
 
@@ -34,7 +35,29 @@ export async function runPod(api: FakeKubeApi, rawPod: unknown): Promise<Replica
   // extractArchive leaves an existing folder alone (callers are content-addressed): a fresh path inside.
   const dir = join(podDir, 'function');
   const archivePath = env.KSS_CODE_ARCHIVE;
-  if (archivePath) {
+  const partsDir = env.KSS_CODE_PARTS_DIR;
+  if (partsDir) {
+    // The kubelet's projection: every item of every ConfigMap source as a file in the mount.
+    const mount = container.volumeMounts?.find((m) => m.mountPath === partsDir);
+    const volume = pod.spec?.volumes?.find((v) => v.name === mount?.name);
+    if (!volume?.projected?.sources) throw new Error(`no projected volume mounted at ${partsDir}`);
+    const files = new Map<string, Buffer>();
+    for (const source of volume.projected.sources) {
+      if (!source.configMap) continue;
+      const cm = api.get('configmaps', pod.metadata?.namespace, source.configMap.name) as { binaryData?: Record<string, string> } | undefined;
+      // A missing ConfigMap keeps the pod from starting (ContainerCreating): the fake kubelet retries.
+      if (!cm) throw new Error(`ConfigMap ${source.configMap.name} not found`);
+      for (const item of source.configMap.items ?? Object.keys(cm.binaryData ?? {}).map((key) => ({ key, path: key }))) {
+        const data = cm.binaryData?.[item.key];
+        if (data === undefined) throw new Error(`ConfigMap ${source.configMap.name} has no key ${item.key}`);
+        files.set(item.path, Buffer.from(data, 'base64'));
+      }
+    }
+    // The entrypoint: the parts in name order, exactly KSS_CODE_PARTS of them.
+    const parts = [...files.keys()].filter((f) => f.startsWith('code.tar.gz.part-')).sort();
+    if (String(parts.length) !== env.KSS_CODE_PARTS) throw new Error(`${partsDir} has ${parts.length} code parts, KSS_CODE_PARTS says ${env.KSS_CODE_PARTS}`);
+    await extractArchive(Buffer.concat(parts.map((f) => files.get(f)!)), dir);
+  } else if (archivePath) {
     const mount = container.volumeMounts?.find((m) => m.mountPath === dirname(archivePath));
     const volume = pod.spec?.volumes?.find((v) => v.name === mount?.name);
     if (!volume?.configMap) throw new Error(`no ConfigMap volume mounted at ${dirname(archivePath)}`);

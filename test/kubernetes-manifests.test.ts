@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,6 +202,12 @@ test('RBAC: least privilege — no wildcards, no cluster-admin, read-only where 
     for (const v of ['get', 'list', 'watch', 'create', 'patch', 'delete']) assert.ok(verbsOf(res).has(v), `${res} lacks ${v}`);
   }
   assert.ok(verbsOf('endpointslices').has('watch'));
+  // The gateway's own namespace: the leader-election Lease and the API-token Secrets, nothing else.
+  const own = rbac.find((o) => o.kind === 'Role' && o.metadata!.namespace === 'kube-serverless')!;
+  assert.deepEqual(own.rules, [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+  ]);
   // Every binding names the gateway's ServiceAccount, which exists.
   const sa = docs.find((o) => o.kind === 'ServiceAccount')!;
   for (const b of rbac.filter((o) => o.kind!.endsWith('Binding'))) {
@@ -401,6 +408,93 @@ test('code-entrypoint.sh: unpacks KSS_CODE_ARCHIVE or KSS_CODE_URL into KSS_CODE
     const junk = join(tmp, 'junk.tar.gz');
     writeFileSync(junk, 'not a tarball');
     assert.equal(entrypoint({ KSS_CODE_ARCHIVE: junk, KSS_CODE_DIR: join(tmp, 'fn4') }, 'echo ran').status, 66);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Lays `archive` out as the kubelet projects the code ConfigMaps: the parts (cut every
+ * `size` bytes) in a timestamped folder, `..data` pointing at it, and one symlink per
+ * key — the dot entries must not count as parts.
+ */
+function projectParts(dir: string, archive: Buffer, size: number, order: (keys: string[]) => Buffer[] = () => []): number {
+  const stamp = join(dir, '..2025_01_01_00_00_00.000000001');
+  mkdirSync(stamp, { recursive: true });
+  symlinkSync('..2025_01_01_00_00_00.000000001', join(dir, '..data'));
+  const chunks: Buffer[] = [];
+  for (let o = 0; o < archive.length; o += size) chunks.push(archive.subarray(o, o + size));
+  const keys = chunks.map((_, i) => `code.tar.gz.part-${String(i).padStart(3, '0')}`);
+  const bodies = order(keys);
+  for (const [i, k] of keys.entries()) {
+    writeFileSync(join(stamp, k), bodies[i] ?? chunks[i]!);
+    symlinkSync(`..data/${k}`, join(dir, k));
+  }
+  return keys.length;
+}
+
+test('code-entrypoint.sh: concatenates KSS_CODE_PARTS_DIR parts in name order and unpacks them; refuses missing, extra or mixed parts', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'kss-parts-'));
+  try {
+    const archive = join(tmp, 'code.tar.gz');
+    // Incompressible data: the archive really spans many parts.
+    const blob = randomBytes(150_000);
+    const src = join(tmp, 'src');
+    mkdirSync(join(src, 'lib'), { recursive: true });
+    writeFileSync(join(src, 'blob.bin'), blob);
+    writeFileSync(join(src, 'handler.js'), 'module.exports = 2');
+    writeFileSync(join(src, 'lib', 'y.txt'), 'y');
+    assert.equal(spawnSync('tar', ['-czf', archive, '-C', src, 'handler.js', 'lib/y.txt', 'blob.bin']).status, 0);
+    const bytes = readFileSync(archive);
+    const size = 13_000; // 12+ parts: part-010 must sort after part-009.
+    const dir = join(tmp, 'code');
+    const n = projectParts(dir, bytes, size);
+    assert.ok(n > 10, `${n} parts`);
+    const dest = join(tmp, 'fn');
+    const r = entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: String(n), KSS_CODE_DIR: dest, BLOB: join(src, 'blob.bin') }, 'pwd; cat handler.js lib/y.txt; cmp blob.bin "$BLOB" && echo same');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${dest}\nmodule.exports = 2ysame\n`);
+    // One part (what a small function gets).
+    const one = join(tmp, 'one');
+    assert.equal(projectParts(one, bytes, bytes.length), 1);
+    const r1 = entrypoint({ KSS_CODE_PARTS_DIR: one, KSS_CODE_PARTS: '1', KSS_CODE_DIR: join(tmp, 'fn1') }, 'cat handler.js');
+    assert.equal(r1.status, 0, r1.stderr);
+    assert.equal(r1.stdout, 'module.exports = 2');
+
+    // Fewer parts than KSS_CODE_PARTS, or more: 66, the runtime never runs.
+    const fewer = entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: String(n + 1), KSS_CODE_DIR: join(tmp, 'fn2') }, 'echo ran');
+    assert.equal(fewer.status, 66, fewer.stderr);
+    assert.match(fewer.stderr, new RegExp(`has ${n} readable code parts, KSS_CODE_PARTS says ${n + 1}`));
+    assert.ok(!fewer.stdout.includes('ran'));
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: String(n - 1), KSS_CODE_DIR: join(tmp, 'fn3') }, 'echo ran').status, 66);
+    // Parts out of order (two swapped) or a part of another version: gzip refuses the stream.
+    const swapped = join(tmp, 'swapped');
+    projectParts(swapped, bytes, size, (keys) => keys.map((_, i) => bytes.subarray((i === 1 ? 2 : i === 2 ? 1 : i) * size, ((i === 1 ? 2 : i === 2 ? 1 : i) + 1) * size)));
+    const rs = entrypoint({ KSS_CODE_PARTS_DIR: swapped, KSS_CODE_PARTS: String(n), KSS_CODE_DIR: join(tmp, 'fn4') }, 'echo ran');
+    assert.equal(rs.status, 66, rs.stderr);
+    assert.ok(!rs.stdout.includes('ran'));
+    const mixed = join(tmp, 'mixed');
+    projectParts(mixed, bytes, size, (keys) => keys.map((_, i) => (i === 3 ? randomBytes(size) : bytes.subarray(i * size, (i + 1) * size))));
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: mixed, KSS_CODE_PARTS: String(n), KSS_CODE_DIR: join(tmp, 'fn5') }, 'echo ran').status, 66);
+    // An archive climbing out, in parts: refused as in one piece.
+    const evil = join(tmp, 'evil.tar.gz');
+    mkdirSync(join(tmp, 'e', 'in'), { recursive: true });
+    writeFileSync(join(tmp, 'e', 'escape.txt'), 'x');
+    assert.equal(spawnSync('tar', ['-czPf', evil, '-C', join(tmp, 'e', 'in'), '../escape.txt']).status, 0);
+    const evilDir = join(tmp, 'evil');
+    const en = projectParts(evilDir, readFileSync(evil), 40);
+    assert.ok(en > 1);
+    const re = entrypoint({ KSS_CODE_PARTS_DIR: evilDir, KSS_CODE_PARTS: String(en), KSS_CODE_DIR: join(tmp, 'fn6') }, 'echo ran');
+    assert.equal(re.status, 66, re.stderr);
+    assert.match(re.stderr, /outside its folder/);
+
+    // Bad configuration: 64.
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_DIR: join(tmp, 'fn7') }, 'true').status, 64, 'no KSS_CODE_PARTS');
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: 'three' }, 'true').status, 64);
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: '0' }, 'true').status, 64);
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: join(tmp, 'nowhere'), KSS_CODE_PARTS: '1' }, 'true').status, 64);
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: String(n), KSS_CODE_ARCHIVE: archive }, 'true').status, 64, 'two deliveries');
+    assert.equal(entrypoint({ KSS_CODE_PARTS_DIR: dir, KSS_CODE_PARTS: String(n), KSS_CODE_URL: 'http://x/' }, 'true').status, 64, 'two deliveries');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

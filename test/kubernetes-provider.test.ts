@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -18,7 +19,7 @@ import { KubernetesProvider } from '../src/providers/kubernetes/index.js';
 import { createCodeStore } from '../src/store/index.js';
 import { KubernetesFunctionStore } from '../src/store/kubernetes-store.js';
 import { simulateWorkloads, startFakeKubeApi, type FakeKubeApi } from './fake-kube-api/index.js';
-import { eventually, tempDir } from './helpers.js';
+import { eventually, tempDir, writeFunction } from './helpers.js';
 import { runPod } from './kube-pod-runner.js';
 import { builtNodeFunction, providerContract, type ProviderHarness } from './provider-contract.js';
 
@@ -26,6 +27,8 @@ interface KubeHarness extends ProviderHarness {
   api: FakeKubeApi;
   kubeConfig: KubeConfig;
   provider: KubernetesProvider;
+  /** Uploads and builds a node function made of `files` (binary ones too). */
+  nodeFiles(name: string, files: Record<string, string | Buffer>): Promise<FunctionSpec>;
 }
 
 async function kubeHarness(resyncMs = 60_000): Promise<KubeHarness> {
@@ -53,6 +56,17 @@ async function kubeHarness(resyncMs = 60_000): Promise<KubeHarness> {
     kubeConfig,
     provider,
     nodeFunction: builtNodeFunction(code, builds),
+    async nodeFiles(name, files) {
+      const src = writeFunction(files);
+      try {
+        const { digest } = await code.put(await packDirectory(src));
+        const spec = parseFunctionSpec({ service: name, runtime: 'node', code: digest });
+        await builds.ensureBuilt(spec);
+        return spec;
+      } finally {
+        rmSync(src, { recursive: true, force: true });
+      }
+    },
     async close() {
       await provider.close();
       await sim.stop();
@@ -195,6 +209,106 @@ describe('kubernetes reconciler', () => {
       return bodies.every((b) => b === '2');
     }, 30_000, 'both replicas serve v2');
     await h.provider.remove(ref);
+  });
+});
+
+describe('kubernetes code in ConfigMap parts', () => {
+  let h: KubeHarness;
+  before(async () => {
+    h = await kubeHarness();
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  type Cm = { metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: Array<{ uid: string }> }; binaryData?: Record<string, string> };
+  const codeMaps = (name: string) =>
+    h.api
+      .objects('configmaps')
+      .map((o) => o as unknown as Cm & { metadata: { namespace?: string } })
+      .filter((c) => c.metadata.namespace === 'openfaas-fn' && c.metadata.labels?.['serverless.kube.io/function'] === name)
+      .map((c) => c.metadata.name)
+      .sort();
+  const handler = `import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+const data = readFileSync(new URL('./data.bin', import.meta.url));
+export default () => createHash('sha256').update(data).digest('hex') + ' ' + data.length;
+`;
+
+  test('built code over 2 MiB ships in parts, serves through the simulated kubelet, and a smaller update or a remove leaves no part behind', async () => {
+    const ref = { name: 'big', namespace: 'openfaas-fn' };
+    // Random bytes: gzip cannot shrink them, so the built archive is > 2.5 MiB.
+    const data = randomBytes(2.5 * 1024 * 1024);
+    const v1 = await h.nodeFiles('big', { 'handler.js': handler, 'data.bin': data });
+    await h.provider.deploy(v1);
+    const names = codeMaps('big');
+    assert.deepEqual(names, ['big-code', 'big-code-1', 'big-code-2'], '2.5 MiB in 900 KiB parts');
+    const fn = h.api.get('functions', 'openfaas-fn', 'big')!;
+    const parts = names.map((n) => h.api.get('configmaps', 'openfaas-fn', n) as unknown as Cm);
+    assert.equal(parts[0]!.metadata.labels!['serverless.kube.io/code-parts'], '3');
+    let total = 0;
+    for (const [i, cm] of parts.entries()) {
+      const key = `code.tar.gz.part-00${i}`;
+      assert.deepEqual(Object.keys(cm.binaryData ?? {}), [key]);
+      const bytes = Buffer.from(cm.binaryData![key]!, 'base64').length;
+      assert.ok(bytes <= 900 * 1024, `${cm.metadata.name}: ${bytes} bytes`);
+      total += bytes;
+      assert.equal(cm.metadata.ownerReferences?.[0]?.uid, fn.metadata.uid, `${cm.metadata.name} is owned by the Function`);
+      assert.equal(cm.metadata.annotations?.['serverless.kube.io/code'], v1.code, `${cm.metadata.name} names the code it carries`);
+    }
+    assert.ok(total > 2.5 * 1024 * 1024, `${total} bytes in all`);
+    type Dep = { spec: { template: { spec: { volumes: Array<{ name: string; projected?: { sources: Array<{ configMap: { name: string } }> } }>; containers: Array<{ env: Array<{ name: string; value: string }> }> } } } };
+    const dep = () => h.api.get('deployments', 'openfaas-fn', 'big') as unknown as Dep;
+    const vol = dep().spec.template.spec.volumes.find((v) => v.name === 'code-archive')!;
+    assert.deepEqual(vol.projected!.sources.map((s) => s.configMap.name), names);
+    const env = Object.fromEntries(dep().spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+    assert.equal(env.KSS_CODE_PARTS_DIR, '/var/kss/code');
+    assert.equal(env.KSS_CODE_PARTS, '3');
+
+    // The pod unpacked all three parts: the handler reads the data and hashes it.
+    await eventually(() => h.provider.resolve(ref).length === 1, 30_000, 'ready');
+    const expected = `${createHash('sha256').update(data).digest('hex')} ${data.length}`;
+    assert.equal(await (await fetch(`${h.provider.resolve(ref)[0]!.origin}/`)).text(), expected);
+
+    // Another gateway replica, without this build, reuses the parts in the cluster (all of them verified).
+    const other = new KubernetesProvider({
+      kubeConfig: h.kubeConfig,
+      logger: pino({ level: 'silent' }),
+      namespaces: ['openfaas-fn'],
+      resyncMs: 600_000,
+      artifactArchive: async () => {
+        throw new KssError('KSS_BUILD_FAILED', 'not built on this replica');
+      },
+    });
+    try {
+      await other.deploy(v1);
+      assert.deepEqual(dep().spec.template.spec.volumes.find((v) => v.name === 'code-archive')!.projected!.sources.map((s) => s.configMap.name), names);
+      // A part missing: not reusable, so it says the code is not available rather than start pods that cannot mount it.
+      h.api.delete('configmaps', 'openfaas-fn', 'big-code-2');
+      await assert.rejects(other.deploy(v1), (err: KssError) => err.code === 'KSS_BUILD_FAILED');
+    } finally {
+      await other.close();
+    }
+
+    // A smaller version: one part, the extra ones deleted (big-code-2 already gone: a 404 is fine).
+    const v2 = await h.nodeFiles('big', { 'handler.js': 'export default () => "small";\n' });
+    await h.provider.update(v2);
+    assert.deepEqual(codeMaps('big'), ['big-code']);
+    assert.equal((h.api.get('configmaps', 'openfaas-fn', 'big-code') as unknown as Cm).metadata.labels!['serverless.kube.io/code-parts'], '1');
+    assert.deepEqual(dep().spec.template.spec.volumes.find((v) => v.name === 'code-archive')!.projected!.sources.map((s) => s.configMap.name), ['big-code']);
+    await eventually(async () => {
+      const eps = h.provider.resolve(ref);
+      // A replica of the old version may be stopping as this asks: not an answer yet.
+      const body = eps.length === 1 ? await fetch(`${eps[0]!.origin}/`).then((r) => r.text(), () => '') : '';
+      return body === 'small';
+    }, 30_000, 'the replica serves the small version');
+
+    // Big again, then removed: no part lingers.
+    await h.provider.update(v1);
+    assert.deepEqual(codeMaps('big'), ['big-code', 'big-code-1', 'big-code-2']);
+    await h.provider.remove(ref);
+    assert.deepEqual(codeMaps('big'), [], 'remove deletes every part');
+    assert.equal(h.api.get('deployments', 'openfaas-fn', 'big'), undefined);
   });
 });
 

@@ -129,7 +129,7 @@ test('tokens: created, listed without secrets, revoked at once; the audit log re
   assert.ok(Date.parse(created.expiresAt!) > Date.now() + 29 * 86_400_000);
   const listed = JSON.stringify(await p.client.listTokens());
   assert.ok(listed.includes(created.id));
-  assert.ok(!listed.includes(created.token.split('_')[2]!), 'no secret in the list');
+  assert.ok(!listed.includes(created.token.split('_').slice(2).join('_')), 'no secret in the list');
   assert.equal((await fetch(`${p.url}/system/functions`, { headers: { authorization: `Bearer ${created.token}` } })).status, 200);
   await p.client.revokeToken(created.id);
   assert.equal((await fetch(`${p.url}/system/functions`, { headers: { authorization: `Bearer ${created.token}` } })).status, 401);

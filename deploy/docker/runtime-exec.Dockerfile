@@ -10,7 +10,7 @@
 # sh -c per request, as execLauncher in src/providers/local/command-launchers.ts.
 # http: `sh -c "exec $fprocess"`: the user's server listens on PORT and answers GET /ready.
 # Node and Python 3 are present so commands in either language run. Code arrives at
-# start through code-entrypoint.sh (KSS_CODE_ARCHIVE or KSS_CODE_URL → /home/app/function).
+# start through code-entrypoint.sh (KSS_CODE_PARTS_DIR: the ConfigMap parts, or KSS_CODE_URL → /home/app/function).
 
 FROM node:20-alpine AS build
 WORKDIR /src

@@ -6,7 +6,7 @@
 #
 # A Go function is one static binary: the runtime (runtimes/go/main.go) compiled
 # together with the user's Handle (src/build/go-builder.ts, CGO_ENABLED=0). So the
-# code archive a Go function's pods receive (KSS_CODE_ARCHIVE or KSS_CODE_URL, see
+# code archive a Go function's pods receive (KSS_CODE_PARTS_DIR or KSS_CODE_URL, see
 # code-entrypoint.sh) is the BUILD OUTPUT, with the binary `kss-function` at its root,
 # not the source; the image only unpacks it and execs the binary. Alpine (not
 # distroless) because the entrypoint needs sh, tar and wget (busybox: ~8 MB).

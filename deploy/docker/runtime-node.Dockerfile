@@ -7,7 +7,8 @@
 # Runs dist/runtimes/node/server.js (Node built-ins only, no node_modules), the same
 # command the local provider launches (NODE_COMMAND in
 # src/providers/local/runtime-launchers.ts). Code arrives at start through
-# code-entrypoint.sh (KSS_CODE_ARCHIVE or KSS_CODE_URL → /home/app/function, then exec).
+# code-entrypoint.sh (KSS_CODE_PARTS_DIR: the ConfigMap parts, concatenated in
+# name order; or KSS_CODE_URL → /home/app/function, then exec).
 # Listens on PORT (8080); GET /health, /ready, /metrics are the runtime's.
 
 FROM node:20-alpine AS build

@@ -6,7 +6,7 @@
 #
 # Runs runtimes/python/server.py (standard library only) as the local provider does
 # (`python3 -S server.py`, src/providers/local/python-launcher.ts). Code arrives at
-# start through code-entrypoint.sh (KSS_CODE_ARCHIVE or KSS_CODE_URL →
+# start through code-entrypoint.sh (KSS_CODE_PARTS_DIR: ConfigMap parts, or KSS_CODE_URL →
 # /home/app/function, then exec). Listens on PORT (8080).
 
 FROM python:3.11-alpine AS build

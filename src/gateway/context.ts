@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock, Provider, Rate } from '../core/index.js';
 import type { Invoker } from '../invoke/index.js';
 import type { FunctionService } from '../service/index.js';
-import type { AuditLog, Authenticator, SessionStore, TokenStore } from './auth/index.js';
+import type { ApiTokens, AuditLog, Authenticator, SessionStore } from './auth/index.js';
 import type { RateLimiter } from './limits/index.js';
 import type { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import type { SecretService } from '../secrets/index.js';
@@ -19,7 +19,8 @@ export interface GatewayContext {
   logger: Logger;
   clock: Clock;
   authenticator: Authenticator;
-  tokens: TokenStore;
+  /** API tokens: SQLite locally, Kubernetes Secrets on a cluster. */
+  tokens: ApiTokens;
   /** Dashboard sessions (the login cookie). */
   sessions: SessionStore;
   audit: AuditLog;

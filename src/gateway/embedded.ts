@@ -10,13 +10,13 @@ import { costOf, DEFAULT_NAMESPACE, KssError, systemClock, type Clock, type Rate
 import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
 import { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
-import { KubernetesProvider, loadKubeConfig } from '../providers/kubernetes/index.js';
+import { KubernetesProvider, LeaderElector, loadKubeConfig } from '../providers/kubernetes/index.js';
 import { KubernetesFunctionStore } from '../store/kubernetes-store.js';
 import { packDirectory } from '../archive/index.js';
 import { pythonCommand } from '../providers/local/python-launcher.js';
 import { FunctionService } from '../service/index.js';
 import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
-import { AuditLog, Authenticator, ensureAdminCredentials, SessionStore, TokenStore, type AdminCredentials } from './auth/index.js';
+import { AuditLog, Authenticator, defaultGatewayNamespace, ensureAdminCredentials, KubernetesTokenStore, SessionStore, TokenStore, type AdminCredentials, type ApiTokens } from './auth/index.js';
 import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
 import { createGateway } from './server.js';
@@ -93,6 +93,17 @@ export interface EmbeddedOptions {
   resyncMs?: number;
   /** Kubernetes: runtime images by runtime (default `ghcr.io/kube-serverless/runtime-<runtime>:<version>`). */
   runtimeImages?: Partial<Record<Runtime, string>>;
+  /**
+   * Kubernetes: the gateway's own namespace, where API tokens are Secrets (default: the
+   * pod's namespace when in a cluster, else `kube-serverless`).
+   */
+  gatewayNamespace?: string;
+  /**
+   * Kubernetes: timing of the Lease (`kube-serverless-triggers` in the gateway's
+   * namespace) that picks the one replica running cron and MQTT triggers (defaults
+   * 15 s / 5 s / 2 s; tests shorten them).
+   */
+  leaderElection?: { leaseDurationMs?: number; renewIntervalMs?: number; retryPeriodMs?: number; identity?: string };
 }
 
 export interface EmbeddedPlatform {
@@ -103,7 +114,8 @@ export interface EmbeddedPlatform {
   provider: LocalProvider | KubernetesProvider;
   /** The admin account, or undefined with auth off. */
   admin?: AdminCredentials;
-  tokens: TokenStore;
+  /** API tokens: SQLite in the data dir locally; Secrets in the gateway's namespace on Kubernetes (shared by every replica). */
+  tokens: ApiTokens;
   /**
    * The secret store (a `SecretSource` for providers): encrypted in the same database and
    * data dir locally; Kubernetes Secrets in the functions' namespaces on Kubernetes.
@@ -134,7 +146,23 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const functionNamespaces = options.functionNamespaces ?? [DEFAULT_NAMESPACE];
   // On Kubernetes the specs are Function resources (shared by every gateway replica); here, SQLite.
   const store = kubeConfig ? new KubernetesFunctionStore({ kubeConfig, clock, namespaces: functionNamespaces }) : new SqliteStore(db, clock);
-  const tokens = new TokenStore(db, clock);
+  // On Kubernetes, Secrets in the gateway's namespace, so every replica accepts every token.
+  const kubeTokens = kubeConfig
+    ? new KubernetesTokenStore({ kubeConfig, clock, namespace: options.gatewayNamespace ?? defaultGatewayNamespace(), logger: logger.child({ component: 'tokens' }) })
+    : undefined;
+  if (kubeTokens) {
+    try {
+      await kubeTokens.start();
+    } catch (err) {
+      store.close();
+      db.close();
+      throw err;
+    }
+  }
+  const tokens: ApiTokens = kubeTokens ?? new TokenStore(db, clock);
+  const sessions = new SessionStore(clock);
+  // Dashboard sessions opened with a token end with it, also when another replica revoked it.
+  kubeTokens?.onRevoked((id) => sessions.deleteFor(`token:${id}`));
   const audit = new AuditLog(db, clock);
   // On Kubernetes, Secrets in the functions' namespace (what their pods mount). Here, the key in
   // <dataDir>/secrets.key; a missing, malformed or wrong key stops the start (see src/secrets/secret-key.ts).
@@ -251,7 +279,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     ...(options.random ? { random: options.random } : {}),
   });
   const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });
+  // Several replicas on Kubernetes: cron and MQTT triggers (every copy gets every event) run on the Lease holder only.
+  const elector = kubeConfig
+    ? new LeaderElector({ api: kubeConfig, namespace: options.gatewayNamespace ?? defaultGatewayNamespace(), clock, logger: logger.child({ component: 'leader-election' }), ...options.leaderElection })
+    : undefined;
   const triggers = new TriggerManager({
+    ...(elector ? { leader: elector } : {}),
     connectors: DEFAULT_CONNECTORS,
     lookup: (ref) => service.lookup(ref)?.spec,
     calls,
@@ -266,6 +299,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     onMessage: (ref, trigger, type, outcome) => metrics.triggerMessage(ref, trigger, type, outcome),
   });
   service.useTriggers(triggers);
+  elector?.onStartedLeading(() => triggers.leadershipChanged());
+  elector?.onStoppedLeading(() => triggers.leadershipChanged());
   service.onFunctionChanged((ref, change, detail) => {
     // Platform events go into the function's own log stream (`kss logs NAME`).
     if (detail) logs.append(ref, 'gateway', 'event', detail);
@@ -285,7 +320,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     clock,
     authenticator,
     tokens,
-    sessions: new SessionStore(clock),
+    sessions,
     audit,
     limiter,
     metrics,
@@ -312,6 +347,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   history.start();
   pool?.start();
   if (options.queueConcurrency !== 0) dispatcher.start();
+  // First attempt before the triggers start: a lone replica leads at once, a second one starts in standby.
+  await elector?.start();
   await triggers.startAll([...service.specs()].map((spec) => ({ name: spec.service, namespace: spec.namespace })));
   try {
     await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
@@ -319,10 +356,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     autoscaler.stop();
     history.stop();
     await triggers.close();
+    await elector?.stop();
     await dispatcher.stop();
     await queue.close();
     await provider.close();
     store.close();
+    kubeTokens?.close();
     throw err;
   }
   const address = app.server.address();
@@ -349,6 +388,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
         history.stop();
         // Triggers first: no new events while the rest shuts down; their in-flight messages finish.
         await triggers.close();
+        // Then the Lease is released, so another replica takes the triggers over at once.
+        await elector?.stop();
         await app.close();
         await dispatcher.stop();
         await queue.close();
@@ -356,6 +397,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
         await provider.close();
         logs.close();
         store.close();
+        kubeTokens?.close();
       })()),
   };
 }

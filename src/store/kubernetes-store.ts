@@ -124,6 +124,8 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
    */
   watch(listener: (change: StoreChange) => void): () => void {
     let stopped = false;
+    /** The updated-at last passed on per function. */
+    const seen = new Map<string, string>();
     const informers = [...this.#namespaces].map((namespace) => {
       const informer = makeInformer<KubernetesObject>(
         this.#kubeConfig,
@@ -131,6 +133,13 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
         async () => (await this.#api.listNamespacedCustomObject({ group: FUNCTION_GROUP, version: FUNCTION_VERSION, namespace, plural: FUNCTION_PLURAL })) as never,
       );
       const upsert = (obj: KubernetesObject) => {
+        // Only what a store wrote (its updated-at moved). The Kubernetes provider applies the
+        // Function before the deploy is recorded, and before its code is in the cluster: those
+        // intermediate writes are not news, and acting on them would find no code yet.
+        const k = `${namespace}/${obj.metadata?.name ?? ''}`;
+        const updatedAt = obj.metadata?.annotations?.[UPDATED_AT_ANNOTATION];
+        if (updatedAt === undefined || seen.get(k) === updatedAt) return;
+        seen.set(k, updatedAt);
         let stored: StoredFunction;
         try {
           stored = this.#stored(obj as unknown as FunctionResource);
@@ -141,7 +150,10 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
       };
       informer.on('add', upsert);
       informer.on('update', upsert);
-      informer.on('delete', (obj) => listener({ type: 'delete', ref: { name: obj.metadata?.name ?? '', namespace } }));
+      informer.on('delete', (obj) => {
+        seen.delete(`${namespace}/${obj.metadata?.name ?? ''}`);
+        listener({ type: 'delete', ref: { name: obj.metadata?.name ?? '', namespace } });
+      });
       informer.on('error', () => {
         // client-node's advice: start it again after a pause.
         if (!stopped) this.#clock.setTimeout(() => void (stopped ? undefined : informer.start().catch(() => {})), WATCH_RESTART_MS);

@@ -30,6 +30,7 @@ export function cronOf(trigger: Pick<CronTrigger, 'schedule' | 'timezone'>): Cro
 
 export const cronConnector: TriggerConnector<CronTrigger> = {
   type: 'cron',
+  singleConsumer: true,
 
   async check(trigger: CronTrigger, _credentials, clock: Clock): Promise<void> {
     if (trigger.timezone !== undefined) {

@@ -68,6 +68,8 @@ function connectOnce(url: string, opts: IClientOptions, setup?: (client: MqttCli
 
 export const mqttConnector: TriggerConnector<MqttTrigger> = {
   type: 'mqtt',
+  // Every subscriber gets every message (no $share/ shared subscriptions): one replica at a time.
+  singleConsumer: true,
 
   async check(trigger: MqttTrigger, credentials: BrokerCredentials | undefined, _clock: Clock): Promise<void> {
     let client: MqttClient;

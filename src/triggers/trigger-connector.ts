@@ -9,8 +9,11 @@ import type { Logger } from 'pino';
 import type { Clock, TriggerSpec } from '../core/index.js';
 import type { RetryPolicy } from '../queue/index.js';
 
-/** Connection state as `kss triggers` and `kss describe` show it. */
-export type TriggerState = 'connecting' | 'connected' | 'disconnected' | 'scheduled' | 'stopped';
+/**
+ * Connection state as `kss triggers` and `kss describe` show it. `standby`: a
+ * single-consumer trigger on a gateway replica that does not lead (another one runs it).
+ */
+export type TriggerState = 'connecting' | 'connected' | 'disconnected' | 'scheduled' | 'stopped' | 'standby';
 
 /** `user:password` from the trigger's `credentials` secret; a value without ':' is a token. */
 export interface BrokerCredentials {
@@ -77,6 +80,14 @@ export interface TriggerHandle {
 /** One kind of event source. */
 export interface TriggerConnector<T extends TriggerSpec = TriggerSpec> {
   readonly type: T['type'];
+  /**
+   * Every running copy gets every event (cron ticks; MQTT subscriptions, which are not
+   * shared subscriptions): with several gateway replicas it must run on one of them
+   * at a time, the elected leader. Unset: competing consumers (NATS queue groups,
+   * JetStream durable consumers, RabbitMQ queues) — the broker hands each message to
+   * one replica, so it runs on every replica.
+   */
+  readonly singleConsumer?: boolean;
   /**
    * Checks, at deploy, that the trigger can work: the expression parses, the broker
    * answers with these credentials, the stream or queue it names exists. Rejects with

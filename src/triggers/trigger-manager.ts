@@ -9,6 +9,11 @@
  * directly through the same invoke path as an HTTP request (sync: the reply can be
  * published back). The connectors decide when to acknowledge their broker from what
  * `deliver` returns.
+ *
+ * With several gateway replicas (Kubernetes) a `leader` is given: triggers whose every
+ * copy gets every event (connectors marked `singleConsumer`: cron, MQTT) run only while
+ * this replica leads and show `standby` otherwise; the competing-consumer ones (NATS,
+ * JetStream, RabbitMQ) run on every replica. Without a leader (one gateway) all run.
  */
 import type { Logger } from 'pino';
 import {
@@ -77,7 +82,16 @@ export interface TriggerManagerOptions {
   onMessage?: (ref: FunctionRef, trigger: string, type: TriggerType, outcome: TriggerOutcome) => void;
   /** Longest a deploy waits for a broker to answer (default 5 s). */
   checkTimeoutMs?: number;
+  /**
+   * Several gateway replicas: whether this one leads (runs the single-consumer
+   * triggers). Call {@link TriggerManager.leadershipChanged} when it changes.
+   * Unset: this gateway runs every trigger.
+   */
+  leader?: { readonly leading: boolean };
 }
+
+/** Why a single-consumer trigger is not running on this replica. */
+export const STANDBY_REASON = 'another gateway replica leads';
 
 interface Running {
   spec: TriggerSpec;
@@ -87,6 +101,8 @@ interface Running {
   status: TriggerStatus;
   handle?: TriggerHandle;
   abort: AbortController;
+  /** Not started here: a single-consumer trigger on a replica that does not lead. */
+  standby: boolean;
 }
 
 /** A trigger with where it came from. */
@@ -177,7 +193,13 @@ export class TriggerManager {
     for (const [name, r] of running) {
       const w = wanted.get(name);
       if (w && JSON.stringify(w.spec) === r.key) {
-        wanted.delete(name);
+        if (this.#standby(r.spec) === r.standby) {
+          wanted.delete(name);
+          continue;
+        }
+        // Leadership changed: stopped (in-flight messages finish) or started below, not retired.
+        running.delete(name);
+        stops.push(this.#stop(r));
         continue;
       }
       running.delete(name);
@@ -193,6 +215,23 @@ export class TriggerManager {
     for (const d of wanted.values()) running.set(d.spec.name, this.#start(ref, d));
     if (running.size) this.#running.set(k, running);
     else this.#running.delete(k);
+  }
+
+  /**
+   * This replica started or stopped leading: starts its single-consumer triggers, or
+   * stops them (what they are handling finishes first). Resolves when done.
+   */
+  async leadershipChanged(): Promise<void> {
+    const refs = [...this.#running.values()].flatMap((fn) => {
+      const first = fn.values().next().value;
+      return first ? [{ name: first.status.function, namespace: first.status.namespace }] : [];
+    });
+    await Promise.all(refs.map((ref) => this.sync(ref)));
+  }
+
+  /** Whether `t` waits on this replica: it needs a single consumer and another replica leads. */
+  #standby(t: TriggerSpec): boolean {
+    return this.#o.leader !== undefined && !this.#o.leader.leading && this.#connectors.get(t.type)?.singleConsumer === true;
   }
 
   /** Starts every deployed function's triggers (gateway start). */
@@ -244,6 +283,7 @@ export class TriggerManager {
       origin: d.origin,
       key: JSON.stringify(t),
       abort: new AbortController(),
+      standby: false,
       status: {
         function: ref.name,
         namespace: ref.namespace,
@@ -261,6 +301,12 @@ export class TriggerManager {
     if (!connector) {
       r.status.state = 'stopped';
       r.status.reason = `this gateway has no ${t.type} connector`;
+      return r;
+    }
+    if (this.#standby(t)) {
+      r.standby = true;
+      r.status.state = 'standby';
+      r.status.reason = STANDBY_REASON;
       return r;
     }
     try {

@@ -34,6 +34,7 @@ interface UpOptions {
   provider: string;
   kubeconfig?: string;
   functionNamespace?: string[];
+  gatewayNamespace?: string;
 }
 
 /**
@@ -75,6 +76,7 @@ export function upCommand(program: Command): void {
     .option('--provider <name>', 'where functions run: local (processes on this machine) or kubernetes (Deployments in a cluster; env KSS_PROVIDER)', process.env.KSS_PROVIDER ?? 'local')
     .option('--kubeconfig <file>', 'with --provider kubernetes: the cluster (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)')
     .option('--function-namespace <ns>', 'with --provider kubernetes: a namespace functions live in (repeatable; env KSS_FUNCTION_NAMESPACE, comma-separated; default openfaas-fn)', collect)
+    .option('--gateway-namespace <ns>', "with --provider kubernetes: the gateway's own namespace, where API tokens are kept as Secrets (env KSS_GATEWAY_NAMESPACE; default: the pod's namespace, else kube-serverless)", process.env.KSS_GATEWAY_NAMESPACE)
     .action(async (opts: UpOptions) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: "${opts.port}" is not a port number (0-65535)`, EXIT_USAGE);
@@ -100,10 +102,11 @@ export function upCommand(program: Command): void {
       for (const ns of functionNamespaces ?? []) {
         if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new CliError(`--function-namespace: "${ns}" is not a Kubernetes namespace name`, EXIT_USAGE);
       }
+      if (opts.gatewayNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.gatewayNamespace)) throw new CliError(`--gateway-namespace: "${opts.gatewayNamespace}" is not a Kubernetes namespace name`, EXIT_USAGE);
       if (opts.provider === 'local' && (opts.kubeconfig || opts.functionNamespace)) throw new CliError('--kubeconfig and --function-namespace go with --provider kubernetes', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector, provider: opts.provider as 'local' | 'kubernetes', kubeconfig: opts.kubeconfig, functionNamespaces, runtimeImages: runtimeImagesFromEnv() });
+      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector, provider: opts.provider as 'local' | 'kubernetes', kubeconfig: opts.kubeconfig, functionNamespaces, gatewayNamespace: opts.gatewayNamespace || undefined, runtimeImages: runtimeImagesFromEnv() });
       logger.info({ url: platform.url, dataDir, provider: opts.provider, version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');

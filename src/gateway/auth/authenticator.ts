@@ -5,12 +5,12 @@
  */
 import { constantTimeEqual } from './constant-time.js';
 import type { Principal } from './scopes.js';
-import type { TokenStore } from './token-store.js';
+import type { ApiTokens } from './token-store.js';
 
 export interface AuthenticatorOptions {
   /** The admin account; undefined turns authentication off (`kss up --no-auth`). */
   admin?: { username: string; password: string };
-  tokens: TokenStore;
+  tokens: ApiTokens;
 }
 
 export const ADMIN_PRINCIPAL: Principal = Object.freeze({ id: 'admin', name: 'admin', scopes: Object.freeze(['admin'] as const) });
@@ -18,7 +18,7 @@ export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ id: 'anonymous', n
 
 export class Authenticator {
   readonly #admin: AuthenticatorOptions['admin'];
-  readonly #tokens: TokenStore;
+  readonly #tokens: ApiTokens;
 
   constructor(options: AuthenticatorOptions) {
     this.#admin = options.admin;

@@ -7,3 +7,4 @@ export * from './authenticator.js';
 export * from './audit-log.js';
 export * from './auth-hooks.js';
 export * from './session-store.js';
+export * from './kubernetes-token-store.js';

@@ -10,6 +10,54 @@ import { isScope, type Principal, type Scope } from './scopes.js';
 
 export type { TokenInfo };
 
+/** What `create` takes: validated by every implementation the same way. */
+export interface NewToken {
+  name: string;
+  scopes: Scope[];
+  expiresAt?: Date;
+  createdBy: string;
+}
+
+/** The one time a token's secret is seen. */
+export interface CreatedToken {
+  token: string;
+  info: TokenInfo;
+}
+
+/**
+ * The API tokens as the gateway uses them (authenticator, admin routes, embedded):
+ * SQLite in the data dir locally ({@link TokenStore}), Kubernetes Secrets on a cluster
+ * (KubernetesTokenStore). `verify`, `list` and `get` answer at once (every request
+ * goes through `verify`); `create` and `revoke` may have to write elsewhere first, so
+ * callers await them (the SQLite store returns at once).
+ */
+export interface ApiTokens {
+  create(input: NewToken): CreatedToken | Promise<CreatedToken>;
+  /** The principal a token stands for, or undefined when it is malformed, unknown, wrong, revoked or expired. */
+  verify(token: string): Principal | undefined;
+  list(): TokenInfo[];
+  get(id: string): TokenInfo | undefined;
+  /** Revokes a token; false when there is no such token. */
+  revoke(id: string): boolean | Promise<boolean>;
+}
+
+/** `kss_<id>_<secret>`: the id (12 hex) and the secret (32 random bytes, base64url). */
+export const TOKEN_FORMAT = /^kss_([a-f0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** The checks on a new token's fields, shared by every store (KSS_BAD_REQUEST). */
+export function assertValidNewToken(input: NewToken, now: number): void {
+  if (!/^[\w .@:-]{1,64}$/.test(input.name)) throw new KssError('KSS_BAD_REQUEST', 'name: use 1-64 letters, digits, spaces or ._-@:');
+  if (input.scopes.length === 0 || !input.scopes.every(isScope)) throw new KssError('KSS_BAD_REQUEST', 'scopes: use one or more of read, invoke, deploy, admin');
+  if (input.expiresAt && input.expiresAt.getTime() <= now) throw new KssError('KSS_BAD_REQUEST', 'expires: must be in the future');
+}
+
+/** A new id and secret, and the token string made of them. */
+export function newTokenSecret(): { id: string; secret: string; token: string } {
+  const id = randomBytes(6).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  return { id, secret, token: `kss_${id}_${secret}` };
+}
+
 interface Row {
   id: string;
   name: string;
@@ -22,11 +70,11 @@ interface Row {
   last_used_at: string | null;
 }
 
-const TOKEN = /^kss_([a-f0-9]{12})_([A-Za-z0-9_-]{43})$/;
+const TOKEN = TOKEN_FORMAT;
 /** `last_used_at` is written at most once a minute per token, to keep invokes off the disk. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-export class TokenStore {
+export class TokenStore implements ApiTokens {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #lastUsedWritten = new Map<string, number>();
@@ -37,18 +85,15 @@ export class TokenStore {
   }
 
   /** Creates a token; the returned `token` string is the only time the secret is seen. */
-  create(input: { name: string; scopes: Scope[]; expiresAt?: Date; createdBy: string }): { token: string; info: TokenInfo } {
-    if (!/^[\w .@:-]{1,64}$/.test(input.name)) throw new KssError('KSS_BAD_REQUEST', 'name: use 1-64 letters, digits, spaces or ._-@:');
-    if (input.scopes.length === 0 || !input.scopes.every(isScope)) throw new KssError('KSS_BAD_REQUEST', 'scopes: use one or more of read, invoke, deploy, admin');
-    if (input.expiresAt && input.expiresAt.getTime() <= this.#clock.now()) throw new KssError('KSS_BAD_REQUEST', 'expires: must be in the future');
-    const id = randomBytes(6).toString('hex');
-    const secret = randomBytes(32).toString('base64url');
+  create(input: NewToken): CreatedToken {
+    assertValidNewToken(input, this.#clock.now());
+    const { id, secret, token } = newTokenSecret();
     const now = new Date(this.#clock.now()).toISOString();
     const scopes = [...new Set(input.scopes)];
     this.#db
       .prepare('INSERT INTO api_tokens (id, name, scopes, secret_hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(id, input.name, JSON.stringify(scopes), sha256(secret), now, input.createdBy, input.expiresAt?.toISOString() ?? null);
-    return { token: `kss_${id}_${secret}`, info: this.#info(this.#row(id)!) };
+    return { token, info: this.#info(this.#row(id)!) };
   }
 
   /** The principal a token stands for, or undefined when it is malformed, unknown, wrong, revoked or expired. */

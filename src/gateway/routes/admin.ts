@@ -30,12 +30,12 @@ export function adminRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     if (typeof body.name !== 'string') throw new KssError('KSS_BAD_REQUEST', 'name: required, 1-64 characters');
     if (body.expires !== undefined && typeof body.expires !== 'string') throw new KssError('KSS_BAD_REQUEST', 'expires: a duration such as 30d');
     const expiresAt = typeof body.expires === 'string' ? new Date(ctx.clock.now() + parseExpiry(body.expires)) : undefined;
-    const created = ctx.tokens.create({ name: body.name, scopes: scopes as Scope[], expiresAt, createdBy: req.principal!.id });
+    const created = await ctx.tokens.create({ name: body.name, scopes: scopes as Scope[], expiresAt, createdBy: req.principal!.id });
     return reply.code(201).send({ ...created.info, token: created.token });
   });
 
   app.delete<{ Params: { id: string } }>('/api/v1/tokens/:id', { config: { auth: 'admin', audit: 'token.revoke' } }, async (req, reply) => {
-    if (!/^[a-f0-9]{12}$/.test(req.params.id) || !ctx.tokens.revoke(req.params.id)) {
+    if (!/^[a-f0-9]{12}$/.test(req.params.id) || !(await ctx.tokens.revoke(req.params.id))) {
       throw new KssError('KSS_TOKEN_NOT_FOUND', `no token with id "${req.params.id.slice(0, 20)}"; see \`kss token list\``);
     }
     // Dashboard sessions opened with the token end with it.

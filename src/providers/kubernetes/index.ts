@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 export { KubernetesProvider, FIELD_MANAGER, type KubernetesProviderOptions } from './kubernetes-provider.js';
 export * from './function-resource.js';
 export * from './manifests.js';
+export * from './leader-election.js';
 
 /**
  * The cluster to talk to: `file` when given; inside a pod, its service account

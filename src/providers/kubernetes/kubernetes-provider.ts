@@ -2,7 +2,7 @@
  * The Kubernetes provider: the same Provider contract as the local one, carried out
  * with real Kubernetes objects through the official client. For each function it
  * server-side-applies a `Function` custom resource and, owned by it, the code
- * ConfigMap, a Deployment, a Service and (for CPU scaling) an HPA; deleting the
+ * ConfigMaps (the built archive in parts, see manifests.ts), a Deployment, a Service and (for CPU scaling) an HPA; deleting the
  * Function lets the garbage collector remove the rest. Replica state comes from
  * informers (list + watch, re-listed on expiry): Deployments for desired/ready
  * counts, Pods for instances, EndpointSlices for the ready endpoints that `resolve`
@@ -43,13 +43,30 @@ import {
   type ReplicaWatcher,
   type Runtime,
 } from '../../core/index.js';
-import { CONFIGMAP_CODE_LIMIT, codeConfigMap, codeConfigMapName, functionObjects, scalingMode, type CodeDelivery, type FunctionOwner } from './manifests.js';
+import {
+  CODE_ARCHIVE_LIMIT,
+  CODE_PARTS_LABEL,
+  codeConfigMapName,
+  codeConfigMaps,
+  codePartCount,
+  codePartKey,
+  codePartName,
+  functionObjects,
+  scalingMode,
+  type CodeDelivery,
+  type FunctionOwner,
+} from './manifests.js';
 import { FUNCTION_GROUP, FUNCTION_LABEL, FUNCTION_PLURAL, FUNCTION_VERSION, MANAGED_BY_LABEL, toFunctionResource, type FunctionResourceStatus } from './function-resource.js';
 import { PodLogReader } from './pod-logs.js';
 
 /** The field manager of every write: `kubectl get … --show-managed-fields` names us. */
 export const FIELD_MANAGER = 'kube-serverless';
-/** On the code ConfigMap: the code digest it was built from, and the entry file the build chose. */
+/**
+ * On every code ConfigMap part: the code digest it was built from (so a reader can tell
+ * a complete set from a mix of two versions); on the first, also the entry file the
+ * build chose ({@link HANDLER_ANNOTATION}). The part count is the first's
+ * `serverless.kube.io/code-parts` label (CODE_PARTS_LABEL in manifests.ts).
+ */
 export const CODE_ANNOTATION = 'serverless.kube.io/code';
 export const HANDLER_ANNOTATION = 'serverless.kube.io/handler';
 /** Re-apply every known function this often, repairing objects edited or deleted by hand. */
@@ -69,7 +86,11 @@ export interface KubernetesProviderOptions {
    * build chose. Pods receive it in a ConfigMap, so nothing is built in the cluster.
    */
   artifactArchive?: (spec: FunctionSpec) => Promise<{ archive: Buffer; handler?: string }>;
-  /** Where a pod downloads code too big for a ConfigMap (the gateway's code endpoint). */
+  /**
+   * Where a pod downloads code the cluster does not carry: when there is no
+   * artifactArchive, or the built code is above CODE_ARCHIVE_LIMIT (the gateway's code
+   * endpoint; works only where every gateway replica can serve it).
+   */
   codeUrl?: (spec: FunctionSpec) => string;
   /** Runtime images by runtime (defaults in manifests.ts). */
   images?: Partial<Record<Runtime, string>>;
@@ -164,12 +185,13 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     // the owned objects are deleted too, so nothing lingers where the collector is slow.
     const name = ref.name;
     const ns = ref.namespace;
+    const parts = await this.#codeParts(ref);
     await Promise.all([
       this.#deleteIgnoringMissing({ apiVersion: 'serverless.kube.io/v1', kind: 'Function', metadata: { name, namespace: ns } }),
       this.#deleteIgnoringMissing({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns } }),
       this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } }),
       this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name, namespace: ns } }),
-      this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: codeConfigMapName(name), namespace: ns } }),
+      ...parts.map((part) => this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: part, namespace: ns } })),
     ]);
     this.#setEndpoints(ref, []);
   }
@@ -254,6 +276,8 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       const desired = this.#desired.get(key(ref));
       if (desired) desired.generation = fn.metadata?.generation;
       this.#written.delete(key(ref));
+      // What the cluster holds before this apply, so parts a bigger version left are removed after it.
+      const before = spec.code ? await this.#codePartCount(ref) : 0;
       const { code, handler } = await this.#codeDelivery(spec, owner);
       // With CPU scaling the HPA owns the replica count: it is applied only to go to zero (which the HPA cannot).
       const applied = scalingMode(spec) === 'cpu' && replicas > 0 ? undefined : replicas;
@@ -264,6 +288,12 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       // CPU scaling turned off: its HPA must go, or it would keep setting replicas.
       if (!objects.some((o) => o.kind === 'HorizontalPodAutoscaler')) {
         await this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: ref.name, namespace: ref.namespace } });
+      }
+      // Parts past the new count (a bigger previous version), once the Deployment no longer projects them.
+      const now = code?.kind === 'configmap' ? (code.parts ?? 1) : 0;
+      const first = codeConfigMapName(ref.name);
+      for (let i = Math.max(now, 1); i < before; i++) {
+        await this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: codePartName(first, i), namespace: ref.namespace } });
       }
     } catch (err) {
       if (err instanceof KssError) throw err;
@@ -280,35 +310,81 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       built = this.#options.artifactArchive ? await this.#options.artifactArchive(spec) : undefined;
     } catch (err) {
       // Not built on this gateway (another replica of it built and shipped the code):
-      // the ConfigMap already in the cluster serves, when it holds this very code.
+      // the ConfigMaps already in the cluster serve, when they hold this very code.
       const shipped = await this.#shippedCode(spec);
       if (shipped) return shipped;
       throw err;
     }
-    if (built && built.archive.length <= CONFIGMAP_CODE_LIMIT) {
-      const cm = codeConfigMap(spec.service, spec.namespace, built.archive, owner);
-      cm.metadata!.annotations = { ...(cm.metadata!.annotations ?? {}), [CODE_ANNOTATION]: spec.code, ...(built.handler ? { [HANDLER_ANNOTATION]: built.handler } : {}) };
-      await this.#objects.patch(cm as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      return { code: { kind: 'configmap', name: cm.metadata!.name! }, ...(built.handler ? { handler: built.handler } : {}) };
+    const handler = built?.handler ? { handler: built.handler } : {};
+    if (built && (built.archive.length <= CODE_ARCHIVE_LIMIT || !this.#options.codeUrl)) {
+      // Above the cap (and no URL to fall back on) this throws KSS_PAYLOAD_TOO_LARGE, naming both sizes.
+      const parts = codeConfigMaps(spec.service, spec.namespace, built.archive, owner);
+      for (const cm of parts) cm.metadata!.annotations = { [CODE_ANNOTATION]: spec.code };
+      if (built.handler) parts[0]!.metadata!.annotations![HANDLER_ANNOTATION] = built.handler;
+      // The first part last: its label and annotation then vouch for parts already written.
+      for (const cm of [...parts.slice(1), parts[0]!]) {
+        await this.#objects.patch(cm as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      }
+      return { code: { kind: 'configmap', name: parts[0]!.metadata!.name!, parts: parts.length }, ...handler };
     }
-    if (this.#options.codeUrl) return { code: { kind: 'url', url: this.#options.codeUrl(spec) }, ...(built?.handler ? { handler: built.handler } : {}) };
-    throw new KssError(
-      'KSS_INVALID_SPEC',
-      `code: the built code of "${spec.service}" is ${built ? `${Math.ceil(built.archive.length / 1024)} KiB, more than a ConfigMap holds (${CONFIGMAP_CODE_LIMIT / 1024} KiB),` : 'not available'} and this gateway has no code URL for pods to download it from`,
-    );
+    if (this.#options.codeUrl) return { code: { kind: 'url', url: this.#options.codeUrl(spec) }, ...handler };
+    throw new KssError('KSS_INVALID_SPEC', `code: the built code of "${spec.service}" is not available on this gateway, not in the cluster, and this gateway has no code URL for pods to download it from`);
   }
 
-  /** The code ConfigMap in the cluster, when it was made for `spec.code` (see {@link CODE_ANNOTATION}). */
+  /**
+   * The code ConfigMaps in the cluster, when they were made for `spec.code`: the first
+   * names the digest ({@link CODE_ANNOTATION}) and the count (CODE_PARTS_LABEL), and
+   * every other part is there with its key and the same digest.
+   */
   async #shippedCode(spec: FunctionSpec): Promise<{ code: CodeDelivery; handler?: string } | undefined> {
-    const name = codeConfigMapName(spec.service);
+    const first = codeConfigMapName(spec.service);
     try {
-      const cm = await this.#core.readNamespacedConfigMap({ name, namespace: spec.namespace });
+      const cm = await this.#core.readNamespacedConfigMap({ name: first, namespace: spec.namespace });
       const a = cm.metadata?.annotations ?? {};
-      if (a[CODE_ANNOTATION] !== spec.code) return undefined;
-      return { code: { kind: 'configmap', name }, ...(a[HANDLER_ANNOTATION] ? { handler: a[HANDLER_ANNOTATION] } : {}) };
+      const parts = Number(cm.metadata?.labels?.[CODE_PARTS_LABEL]);
+      // A ConfigMap from before parts (key code.tar.gz, no count) does not fit today's Deployment.
+      if (a[CODE_ANNOTATION] !== spec.code || !Number.isInteger(parts) || parts < 1 || parts > codePartCount(CODE_ARCHIVE_LIMIT) || !cm.binaryData?.[codePartKey(0)]) return undefined;
+      for (let i = 1; i < parts; i++) {
+        const part = await this.#core.readNamespacedConfigMap({ name: codePartName(first, i), namespace: spec.namespace });
+        if (part.metadata?.annotations?.[CODE_ANNOTATION] !== spec.code || !part.binaryData?.[codePartKey(i)]) return undefined;
+      }
+      return { code: { kind: 'configmap', name: first, parts }, ...(a[HANDLER_ANNOTATION] ? { handler: a[HANDLER_ANNOTATION] } : {}) };
     } catch {
       return undefined;
     }
+  }
+
+  /** How many code parts the cluster holds for `ref`, from its first part's CODE_PARTS_LABEL (0 when there is none; 1 for a ConfigMap from before parts). */
+  async #codePartCount(ref: FunctionRef): Promise<number> {
+    try {
+      const cm = await this.#core.readNamespacedConfigMap({ name: codeConfigMapName(ref.name), namespace: ref.namespace });
+      const n = Number(cm.metadata?.labels?.[CODE_PARTS_LABEL] ?? 1);
+      return Number.isInteger(n) && n >= 1 ? Math.min(n, codePartCount(CODE_ARCHIVE_LIMIT)) : 1;
+    } catch (err) {
+      if (statusOf(err) === 404) return 0;
+      throw err;
+    }
+  }
+
+  /**
+   * The names of every code ConfigMap of `ref` in the cluster: the parts its first one
+   * counts, and any other part carrying the function's labels (a first part deleted by
+   * hand, or a write that stopped half-way), so nothing lingers.
+   */
+  async #codeParts(ref: FunctionRef): Promise<string[]> {
+    const first = codeConfigMapName(ref.name);
+    const names = new Set([first]);
+    const counted = await this.#codePartCount(ref).catch(() => 1);
+    for (let i = 1; i < counted; i++) names.add(codePartName(first, i));
+    try {
+      const listed = await this.#core.listNamespacedConfigMap({ namespace: ref.namespace, labelSelector: `${FUNCTION_LABEL}=${ref.name},${MANAGED_BY_LABEL}=kube-serverless` });
+      const part = new RegExp(`^${first.replace(/[.]/g, '\\.')}(-[1-9][0-9]*)?$`);
+      for (const cm of listed.items) if (cm.metadata?.name && part.test(cm.metadata.name)) names.add(cm.metadata.name);
+    } catch (err) {
+      // Owned by the Function: the garbage collector removes what this could not list.
+      this.#logger.debug({ err: String(err), function: ref.name }, 'could not list the code ConfigMaps; leaving extra parts to the garbage collector');
+    }
+    return [...names];
   }
 
   async #deleteIgnoringMissing(obj: KubernetesObject): Promise<void> {

@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { V1Deployment, V1Service, V2HorizontalPodAutoscaler, V1Container } from '@kubernetes/client-node';
 import { isKssError, parseFunctionSpec, RUNTIMES, type FunctionSpec } from '../../core/index.js';
 import { selects, validateObject } from '../../../test/kubernetes-validate.js';
 import {
-  CODE_ARCHIVE_KEY,
-  codeConfigMap,
+  CODE_ARCHIVE_LIMIT,
+  CODE_PARTS_LABEL,
+  codeConfigMaps,
+  codePartKey,
+  codePartName,
   CONFIGMAP_CODE_LIMIT,
   functionObjects,
   SECRETS_MOUNT_PATH,
@@ -35,6 +39,7 @@ function parts(objects: FunctionObject[]) {
 const MATRIX: Array<{ name: string; spec: FunctionSpec; options: FunctionObjectsOptions }> = [
   ...RUNTIMES.flatMap((runtime) => [
     { name: `${runtime} + configmap code`, spec: spec({ runtime, code: digest, ...(runtime === 'exec' || runtime === 'http' ? { envProcess: 'cat' } : {}) }), options: { owner, code: { kind: 'configmap' as const, name: 'fn-code' } } },
+    { name: `${runtime} + configmap code in 5 parts`, spec: spec({ runtime, code: digest, ...(runtime === 'exec' || runtime === 'http' ? { envProcess: 'cat' } : {}) }), options: { owner, code: { kind: 'configmap' as const, name: 'fn-code', parts: 5 } } },
     { name: `${runtime} + url code`, spec: spec({ runtime, code: digest, handler: 'src/handler' }), options: { owner, code: { kind: 'url' as const, url: 'http://gateway.kube-serverless:8080/system/code/abc' } } },
   ]),
   { name: 'image-only exec', spec: spec({ runtime: 'exec', image: 'ghcr.io/acme/wc:1.0', envProcess: 'wc -l' }), options: {} },
@@ -116,23 +121,36 @@ test('environment: PORT, fprocess, KSS_* and envVars (platform names not replace
   assert.equal(new Set(names).size, names.length, `duplicate env names: ${names.join(',')}`);
 });
 
-test('code from a ConfigMap: mounted read-only, KSS_CODE_ARCHIVE, writable code dir', () => {
-  const { env, deployment, container } = parts(functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code' } }));
-  assert.equal(env.KSS_CODE_ARCHIVE, `/var/kss/code/${CODE_ARCHIVE_KEY}`);
-  assert.equal(env.KSS_CODE_URL, undefined);
-  const vol = deployment.spec!.template.spec!.volumes!.find((v) => v.configMap)!;
-  assert.equal(vol.configMap!.name, 'fn-code');
-  const mount = container.volumeMounts!.find((m) => m.name === vol.name)!;
-  assert.equal(mount.mountPath, '/var/kss/code');
-  assert.equal(mount.readOnly, true);
-  assert.ok(container.volumeMounts!.some((m) => m.mountPath === '/home/app/function'));
+test('code from ConfigMaps: one projected volume of every part, read-only, KSS_CODE_PARTS_DIR/KSS_CODE_PARTS, writable code dir', () => {
+  for (const n of [undefined, 1, 3]) {
+    const objects = functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code', ...(n === undefined ? {} : { parts: n }) } });
+    for (const o of objects) validateObject(o as never);
+    const { env, deployment, container } = parts(objects);
+    assert.equal(env.KSS_CODE_PARTS_DIR, '/var/kss/code');
+    assert.equal(env.KSS_CODE_PARTS, String(n ?? 1));
+    assert.equal(env.KSS_CODE_ARCHIVE, undefined, 'one contract: parts, one or many');
+    assert.equal(env.KSS_CODE_URL, undefined);
+    const vol = deployment.spec!.template.spec!.volumes!.find((v) => v.name === 'code-archive')!;
+    const names = ['fn-code', 'fn-code-1', 'fn-code-2'].slice(0, n ?? 1);
+    assert.deepEqual(
+      vol.projected!.sources,
+      names.map((name, i) => ({ configMap: { name, items: [{ key: `code.tar.gz.part-00${i}`, path: `code.tar.gz.part-00${i}` }] } })),
+    );
+    const mount = container.volumeMounts!.find((m) => m.name === vol.name)!;
+    assert.equal(mount.mountPath, '/var/kss/code');
+    assert.equal(mount.readOnly, true);
+    assert.ok(container.volumeMounts!.some((m) => m.mountPath === '/home/app/function'));
+  }
+  for (const bad of [0, 1.5, 74]) {
+    assert.throws(() => functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code', parts: bad } }), (e) => isKssError(e) && /^code:/.test(e.message));
+  }
 });
 
 test('code from a URL: KSS_CODE_URL, no ConfigMap volume', () => {
   const { env, deployment } = parts(functionObjects(spec({ code: digest }), { code: { kind: 'url', url: 'http://gw:8080/code/x' } }));
   assert.equal(env.KSS_CODE_URL, 'http://gw:8080/code/x');
   assert.equal(env.KSS_CODE_ARCHIVE, undefined);
-  assert.ok(!deployment.spec!.template.spec!.volumes!.some((v) => v.configMap));
+  assert.ok(!deployment.spec!.template.spec!.volumes!.some((v) => v.configMap || v.name === 'code-archive'));
 });
 
 test('code without a delivery is refused, naming the field', () => {
@@ -200,19 +218,70 @@ test('spec hash: same spec → same objects; any change (code digest included) �
   const hash = (o: FunctionObject[]) => parts(o).deployment.spec!.template.metadata!.annotations![SPEC_HASH_ANNOTATION];
   assert.notEqual(hash(functionObjects(spec({ code: `sha256:${'b'.repeat(64)}` }), opts)), hash(a));
   assert.notEqual(hash(functionObjects(spec({ code: digest, envVars: { A: '1' } }), opts)), hash(a));
+  // A different number of parts (same digest) rolls them too.
+  assert.notEqual(hash(functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code', parts: 2 } })), hash(a));
   // Replicas are not part of the pods: scaling never rolls them.
   assert.equal(hash(functionObjects(spec({ code: digest }), { ...opts, replicas: 5 })), hash(a));
 });
 
-test('codeConfigMap: binaryData code.tar.gz, -code suffix, owner, size limit', () => {
+test('codeConfigMaps: one part up to 900 KiB keeps the name fn-code, key code.tar.gz.part-000, owner, parts label', () => {
   const archive = Buffer.from('\x1f\x8b fake gzip');
-  const cm = codeConfigMap('fn', 'openfaas-fn', archive, owner);
+  const cms = codeConfigMaps('fn', 'openfaas-fn', archive, owner);
+  assert.equal(cms.length, 1);
+  const cm = cms[0]!;
   validateObject(cm as never);
   assert.equal(cm.metadata!.name, 'fn-code');
   assert.equal(cm.metadata!.namespace, 'openfaas-fn');
-  assert.equal(Buffer.from(cm.binaryData![CODE_ARCHIVE_KEY]!, 'base64').toString('latin1'), archive.toString('latin1'));
+  assert.deepEqual(Object.keys(cm.binaryData!), ['code.tar.gz.part-000']);
+  assert.equal(Buffer.from(cm.binaryData![codePartKey(0)]!, 'base64').toString('latin1'), archive.toString('latin1'));
   assert.deepEqual(cm.metadata!.ownerReferences, [{ ...owner, controller: true, blockOwnerDeletion: true }]);
+  assert.equal(cm.metadata!.labels![CODE_PARTS_LABEL], '1');
+  assert.equal(cm.metadata!.labels![FUNCTION_LABEL], 'fn');
   assert.equal(CONFIGMAP_CODE_LIMIT, 900 * 1024);
-  codeConfigMap('fn', 'openfaas-fn', Buffer.alloc(CONFIGMAP_CODE_LIMIT));
-  assert.throws(() => codeConfigMap('fn', 'openfaas-fn', Buffer.alloc(CONFIGMAP_CODE_LIMIT + 1)), (e) => isKssError(e) && e.code === 'KSS_PAYLOAD_TOO_LARGE');
+  assert.equal(codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(CONFIGMAP_CODE_LIMIT)).length, 1);
+  assert.equal(codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(0)).length, 1, 'an empty archive still has its part');
+});
+
+test('codeConfigMaps: a big archive is split in ≤ 900 KiB parts, named and keyed in order, that concatenate back to it', () => {
+  const archive = randomBytes(2 * CONFIGMAP_CODE_LIMIT + 12345);
+  const cms = codeConfigMaps('fn', 'openfaas-fn', archive, owner);
+  assert.deepEqual(cms.map((c) => c.metadata!.name), ['fn-code', 'fn-code-1', 'fn-code-2']);
+  assert.deepEqual(cms.map((c) => Object.keys(c.binaryData!)), [['code.tar.gz.part-000'], ['code.tar.gz.part-001'], ['code.tar.gz.part-002']]);
+  const bytes = cms.map((c, i) => Buffer.from(c.binaryData![codePartKey(i)]!, 'base64'));
+  assert.deepEqual(bytes.map((b) => b.length), [CONFIGMAP_CODE_LIMIT, CONFIGMAP_CODE_LIMIT, 12345]);
+  assert.ok(Buffer.concat(bytes).equals(archive), 'the parts in order are the archive');
+  // Each within the 1 MiB a ConfigMap holds (decoded bytes, ValidateConfigMap's measure), valid, labelled, owned.
+  for (const [i, cm] of cms.entries()) {
+    validateObject(cm as never);
+    assert.ok(bytes[i]!.length <= 1024 * 1024);
+    assert.equal(cm.metadata!.labels![FUNCTION_LABEL], 'fn');
+    assert.equal(cm.metadata!.labels![MANAGED_BY_LABEL], 'kube-serverless');
+    assert.equal(cm.metadata!.labels![CODE_PARTS_LABEL], i === 0 ? '3' : undefined, 'the count on the first part only');
+    assert.deepEqual(cm.metadata!.ownerReferences, [{ ...owner, controller: true, blockOwnerDeletion: true }]);
+  }
+  // Name order of the keys is part order, past 10 parts too (zero-padded).
+  const keys = Array.from({ length: 12 }, (_, i) => codePartKey(i));
+  assert.deepEqual([...keys].sort(), keys);
+  assert.equal(codePartKey(11), 'code.tar.gz.part-011');
+  assert.equal(codePartName('fn-code', 0), 'fn-code');
+  assert.equal(codePartName('fn-code', 11), 'fn-code-11');
+  // Exactly n × 900 KiB is n parts, one byte more is n + 1.
+  assert.equal(codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(2 * CONFIGMAP_CODE_LIMIT)).length, 2);
+  assert.equal(codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(2 * CONFIGMAP_CODE_LIMIT + 1)).length, 3);
+});
+
+test('codeConfigMaps: up to the 64 MiB cap; above it 413 naming the size and the cap', () => {
+  assert.equal(CODE_ARCHIVE_LIMIT, 64 * 1024 * 1024);
+  const max = codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(CODE_ARCHIVE_LIMIT));
+  assert.equal(max.length, 73);
+  assert.equal(max.at(-1)!.metadata!.name, 'fn-code-72');
+  // The Deployment projecting all 73 is valid.
+  const objects = functionObjects(spec({ code: digest }), { code: { kind: 'configmap', name: 'fn-code', parts: max.length } });
+  for (const o of objects) validateObject(o as never);
+  const vol = parts(objects).deployment.spec!.template.spec!.volumes!.find((v) => v.name === 'code-archive')!;
+  assert.deepEqual(vol.projected!.sources!.map((s) => s.configMap!.name), max.map((c) => c.metadata!.name));
+  assert.throws(
+    () => codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(CODE_ARCHIVE_LIMIT + 1)),
+    (e) => isKssError(e) && e.code === 'KSS_PAYLOAD_TOO_LARGE' && e.message.includes(String(CODE_ARCHIVE_LIMIT + 1)) && e.message.includes(String(CODE_ARCHIVE_LIMIT)) && /64 MiB/.test(e.message),
+  );
 });

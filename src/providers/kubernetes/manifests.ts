@@ -1,8 +1,8 @@
 /**
  * The Kubernetes objects one function becomes: a Deployment running its replicas, a
  * ClusterIP Service in front of them, an autoscaling/v2 HorizontalPodAutoscaler when
- * the function chose CPU scaling, and (see {@link codeConfigMap}) the ConfigMap that
- * carries a small code archive. The Kubernetes provider server-side-applies what these
+ * the function chose CPU scaling, and (see {@link codeConfigMaps}) the ConfigMaps that
+ * carry its code archive, split into parts. The Kubernetes provider server-side-applies what these
  * functions return; they are pure (no I/O, no clock), so the same spec always yields
  * the same objects and tests validate them against the Kubernetes OpenAPI schemas.
  *
@@ -42,22 +42,37 @@ export const FUNCTION_PORT = 8080;
 export const FUNCTION_PORT_NAME = 'http';
 /** Where the Kubernetes Secrets a function lists appear (OpenFaaS' path; DESIGN.md, Functions). */
 export const SECRETS_MOUNT_PATH = '/var/openfaas/secrets';
-/** Where a code ConfigMap is mounted. */
+/** Where the code ConfigMaps are mounted, all parts in one folder (one projected volume). */
 export const CODE_CONFIGMAP_MOUNT_PATH = '/var/kss/code';
-/** The ConfigMap key (binaryData) holding the archive. */
+/**
+ * The archive's file name; part `i` of it is binaryData key (and file)
+ * `code.tar.gz.part-<iii>` (see {@link codePartKey}).
+ */
 export const CODE_ARCHIVE_KEY = 'code.tar.gz';
+/** Label on the first code ConfigMap: how many parts the archive has (`"1"` … `"73"`). */
+export const CODE_PARTS_LABEL = 'serverless.kube.io/code-parts';
 /** Where the runtime images' entrypoint unpacks the code (deploy/docker/code-entrypoint.sh). */
 export const FUNCTION_CODE_DIR = '/home/app/function';
 /** The uid replicas run as (the runtime images' `app` user, deploy/docker/*.Dockerfile). */
 export const FUNCTION_UID = 10001;
 
 /**
- * Largest archive carried in a ConfigMap. Kubernetes refuses a ConfigMap whose data
- * exceeds 1 MiB (`MaxSecretSize`, checked by ValidateConfigMap in
- * k8s.io/kubernetes pkg/apis/core/validation); 900 KiB leaves room for the object's
- * metadata. Larger archives take the URL path ({@link CodeDelivery}).
+ * Largest part of an archive carried in one ConfigMap. Kubernetes refuses a ConfigMap
+ * whose data exceeds 1 MiB (`MaxSecretSize`, checked on the decoded bytes by
+ * ValidateConfigMap in k8s.io/kubernetes pkg/apis/core/validation; etcd's own request
+ * limit, `--max-request-bytes`, is 1.5 MiB); 900 KiB leaves room for the object's
+ * metadata. Larger archives are split over several ConfigMaps ({@link codeConfigMaps}).
  */
 export const CONFIGMAP_CODE_LIMIT = 900 * 1024;
+/**
+ * Largest archive shipped in ConfigMaps at all (64 MiB = 73 parts). Every part lives in
+ * etcd (whose default database quota is 2 GiB) and is re-applied on every resync; the
+ * projected volume holding the parts is a tmpfs on the node (memory); and the
+ * entrypoint unpacks into a 512 MiB emptyDir. Bigger built code belongs in an image.
+ */
+export const CODE_ARCHIVE_LIMIT = 64 * 1024 * 1024;
+/** Digits of a part number in its key: 3 (sorted names = byte order up to 1000 parts, well above {@link CODE_ARCHIVE_LIMIT}'s 73). */
+const PART_DIGITS = 3;
 
 /** Annotation that chooses how a function scales (see {@link SCALING_ANNOTATION_VALUES}). */
 export const SCALING_ANNOTATION = 'kss.scaling';
@@ -85,12 +100,18 @@ export interface FunctionOwner {
 
 /**
  * How a replica gets its code when the function brings code rather than an image:
- * - `configmap`: the archive is in ConfigMap `name` (see {@link codeConfigMap}),
- *   mounted at `/var/kss/code`; the entrypoint unpacks `KSS_CODE_ARCHIVE`.
+ * - `configmap`: the archive is split in `parts` ConfigMaps (default 1): `name`
+ *   (`<function>-code`) then `name-1`, `name-2`, … (see {@link codeConfigMaps}). One
+ *   projected volume puts every part in `/var/kss/code` as `code.tar.gz.part-000`,
+ *   `-001`, …; the pod gets `KSS_CODE_PARTS_DIR=/var/kss/code` and
+ *   `KSS_CODE_PARTS=<parts>`, and the entrypoint (deploy/docker/code-entrypoint.sh)
+ *   concatenates the parts in name order and unpacks the result. Always this contract,
+ *   one part or many, so the entrypoint has one path for ConfigMaps (it still reads
+ *   `KSS_CODE_ARCHIVE`, a single archive file, for Deployments written before parts).
  * - `url`: the entrypoint downloads `KSS_CODE_URL` (the gateway's code store) and
- *   unpacks it — for archives above {@link CONFIGMAP_CODE_LIMIT}.
+ *   unpacks it. Works only where every replica of the gateway can serve it.
  */
-export type CodeDelivery = { kind: 'configmap'; name: string } | { kind: 'url'; url: string };
+export type CodeDelivery = { kind: 'configmap'; name: string; parts?: number } | { kind: 'url'; url: string };
 
 /** Options for {@link functionObjects}. */
 export interface FunctionObjectsOptions {
@@ -116,9 +137,28 @@ export interface FunctionObjectsOptions {
 /** One object {@link functionObjects} returns; `kind` tells which. */
 export type FunctionObject = (V1Deployment & { kind: 'Deployment' }) | (V1Service & { kind: 'Service' }) | (V2HorizontalPodAutoscaler & { kind: 'HorizontalPodAutoscaler' });
 
-/** The name of the ConfigMap carrying function `name`'s code. */
+/** The name of the (first) ConfigMap carrying function `name`'s code. */
 export function codeConfigMapName(name: string): string {
   return `${name}-code`;
+}
+
+/**
+ * The name of part `index` of the code ConfigMaps whose first is `first`
+ * ({@link codeConfigMapName}): `first` itself for part 0 (so a one-part archive keeps
+ * the name it always had), `first-<index>` after.
+ */
+export function codePartName(first: string, index: number): string {
+  return index === 0 ? first : `${first}-${index}`;
+}
+
+/** The binaryData key (and file name in the mount) of part `index`: `code.tar.gz.part-000`, … (zero-padded: name order is byte order). */
+export function codePartKey(index: number): string {
+  return `${CODE_ARCHIVE_KEY}.part-${String(index).padStart(PART_DIGITS, '0')}`;
+}
+
+/** How many ConfigMaps an archive of `bytes` bytes takes (at least 1: an empty archive still has a part). */
+export function codePartCount(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / CONFIGMAP_CODE_LIMIT));
 }
 
 /** The image a function's replicas run: its runtime image when it brings code, else its own `image`. */
@@ -164,6 +204,10 @@ export function functionObjects(spec: FunctionSpec, options: FunctionObjectsOpti
     throw new KssError('KSS_INVALID_SPEC', `code: ${spec.code} needs a delivery (a ConfigMap or a URL) to run on Kubernetes`);
   }
   const code = spec.code ? options.code : undefined;
+  const parts = code?.kind === 'configmap' ? (code.parts ?? 1) : 0;
+  if (code?.kind === 'configmap' && (!Number.isInteger(parts) || parts < 1 || parts > codePartCount(CODE_ARCHIVE_LIMIT))) {
+    throw new KssError('KSS_INVALID_SPEC', `code: ${parts} ConfigMap parts is not between 1 and ${codePartCount(CODE_ARCHIVE_LIMIT)}`);
+  }
 
   const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }];
   const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
@@ -173,7 +217,9 @@ export function functionObjects(spec: FunctionSpec, options: FunctionObjectsOpti
     mounts.push({ name: 'function-code', mountPath: FUNCTION_CODE_DIR });
   }
   if (code?.kind === 'configmap') {
-    volumes.push({ name: 'code-archive', configMap: { name: code.name, items: [{ key: CODE_ARCHIVE_KEY, path: CODE_ARCHIVE_KEY }] } });
+    // One projected volume: every part, each from its own ConfigMap, side by side in one folder.
+    const sources = Array.from({ length: parts }, (_, i) => ({ configMap: { name: codePartName(code.name, i), items: [{ key: codePartKey(i), path: codePartKey(i) }] } }));
+    volumes.push({ name: 'code-archive', projected: { sources } });
     mounts.push({ name: 'code-archive', mountPath: CODE_CONFIGMAP_MOUNT_PATH, readOnly: true });
   }
   const secrets = spec.secrets ?? [];
@@ -285,20 +331,30 @@ export function functionObjects(spec: FunctionSpec, options: FunctionObjectsOpti
 }
 
 /**
- * The ConfigMap carrying function `name`'s code archive (a tar.gz) as binaryData key
- * `code.tar.gz`. Throws `KSS_PAYLOAD_TOO_LARGE` above {@link CONFIGMAP_CODE_LIMIT}:
- * such archives are delivered by URL.
+ * The ConfigMaps carrying function `name`'s code archive (a tar.gz), in part order.
+ * A ConfigMap holds at most 1 MiB ({@link CONFIGMAP_CODE_LIMIT}), so the archive is cut
+ * into consecutive slices of at most that many bytes: part `i` is binaryData key
+ * {@link codePartKey}(i) of ConfigMap {@link codePartName}(`<name>-code`, i). Keeping
+ * the code in the cluster (rather than behind a URL of one gateway replica's data dir)
+ * lets any gateway replica reuse it and any pod start from it. The first carries
+ * {@link CODE_PARTS_LABEL} (the count) so a reader knows how many to expect. Throws
+ * `KSS_PAYLOAD_TOO_LARGE` (413) above {@link CODE_ARCHIVE_LIMIT}, naming both sizes.
  */
-export function codeConfigMap(name: string, namespace: string, archive: Buffer, owner?: FunctionOwner): V1ConfigMap {
-  if (archive.length > CONFIGMAP_CODE_LIMIT) {
-    throw new KssError('KSS_PAYLOAD_TOO_LARGE', `code: the archive is ${archive.length} bytes; a ConfigMap carries at most ${CONFIGMAP_CODE_LIMIT} (deliver it by URL)`);
+export function codeConfigMaps(name: string, namespace: string, archive: Buffer, owner?: FunctionOwner): V1ConfigMap[] {
+  if (archive.length > CODE_ARCHIVE_LIMIT) {
+    throw new KssError(
+      'KSS_PAYLOAD_TOO_LARGE',
+      `code: the built code of "${name}" is ${archive.length} bytes (${(archive.length / 1048576).toFixed(1)} MiB); at most ${CODE_ARCHIVE_LIMIT} bytes (${CODE_ARCHIVE_LIMIT / 1048576} MiB) ship in ConfigMaps — put bigger code in an image`,
+    );
   }
-  return {
+  const count = codePartCount(archive.length);
+  const first = codeConfigMapName(name);
+  return Array.from({ length: count }, (_, i) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: meta(codeConfigMapName(name), namespace, functionLabels(name), ownerRefs(owner)),
-    binaryData: { [CODE_ARCHIVE_KEY]: archive.toString('base64') },
-  };
+    metadata: meta(codePartName(first, i), namespace, { ...functionLabels(name), ...(i === 0 ? { [CODE_PARTS_LABEL]: String(count) } : {}) }, ownerRefs(owner)),
+    binaryData: { [codePartKey(i)]: archive.subarray(i * CONFIGMAP_CODE_LIMIT, (i + 1) * CONFIGMAP_CODE_LIMIT).toString('base64') },
+  }));
 }
 
 function meta(
@@ -340,7 +396,10 @@ function environment(spec: FunctionSpec, code: CodeDelivery | undefined, graceSe
   ];
   if (spec.handler) env.push({ name: 'KSS_HANDLER', value: spec.handler });
   if (code) env.push({ name: 'KSS_CODE_DIR', value: FUNCTION_CODE_DIR });
-  if (code?.kind === 'configmap') env.push({ name: 'KSS_CODE_ARCHIVE', value: `${CODE_CONFIGMAP_MOUNT_PATH}/${CODE_ARCHIVE_KEY}` });
+  if (code?.kind === 'configmap') {
+    env.push({ name: 'KSS_CODE_PARTS_DIR', value: CODE_CONFIGMAP_MOUNT_PATH });
+    env.push({ name: 'KSS_CODE_PARTS', value: String(code.parts ?? 1) });
+  }
   if (code?.kind === 'url') env.push({ name: 'KSS_CODE_URL', value: code.url });
   const user = spec.envVars ?? {};
   if (spec.envProcess !== undefined && user.fprocess === undefined) env.push({ name: 'fprocess', value: spec.envProcess });
