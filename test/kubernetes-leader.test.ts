@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { simulateWorkloads, startFakeKubeApi, type FakeKubeApi, writeKubeconfigFile } from './fake-kube-api/index.js';
 import { deployFunction, eventually, startTestPlatform, type TestPlatform } from './helpers.js';
 import { runPod } from './kube-pod-runner.js';
-import { startSink } from './broker-helpers.js';
+import mqtt from 'mqtt';
+import { REPORTER, startSink } from './broker-helpers.js';
 import type { TriggerStatus } from '../src/triggers/index.js';
 
 // Short lease for the test (production: 15 s / 5 s / 2 s).
@@ -91,4 +92,27 @@ test('a cron trigger every second runs once per tick with two replicas; the stan
   assert.equal(sink.reports.filter((r) => r.catchUp).length, 0, 'no catch-up run on take-over');
 
   await b.client.removeFunction('ticker');
+});
+
+test('an MQTT trigger with two replicas: each message (real Mosquitto) is handled once, by the leader', async () => {
+  // Two fresh replicas (the previous test's are closed first, releasing the Lease).
+  for (const g of gateways.splice(0)) await g.close();
+  const a = await gateway();
+  const b = await gateway();
+  const run = `${process.pid}-${Date.now()}`;
+  await deployFunction(b.client, 'mqtt-once', { 'handler.js': REPORTER }, { envVars: { SINK: sink.url }, triggers: [{ type: 'mqtt', name: 'meters', url: 'mqtt://127.0.0.1:1883', topic: `kss-leader/${run}/reading`, qos: 1, mode: 'sync' }] });
+  // One replica subscribes; the other waits in standby.
+  await eventually(async () => {
+    const states = await Promise.all([a, b].map(async (g) => (await triggersOf(g, 'mqtt-once'))[0]?.state));
+    return states.includes('connected') && states.includes('standby');
+  }, 15_000, 'one replica connected, the other standby');
+  const client = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { clientId: `pub-leader-${run}` });
+  const N = 20;
+  for (let i = 0; i < N; i++) await client.publishAsync(`kss-leader/${run}/reading`, `once-${run}-${i}`, { qos: 1 });
+  await client.endAsync();
+  const bodies = () => sink.reports.filter((r) => String(r.body).startsWith(`once-${run}-`)).map((r) => String(r.body));
+  await eventually(() => new Set(bodies()).size === N, 20_000, `${N} messages handled`);
+  // Time for a second subscriber's copies to arrive, were there one.
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(bodies().length, N, 'no message was handled twice');
 });
