@@ -130,12 +130,14 @@ test('with the API server failing and the watches cut, tokens still verify from 
 });
 
 test('the store refuses to start when it cannot list the tokens, and never calls the API to verify', async () => {
+  // A namespace of its own: the gateways of the other tests watch NS, and their requests would meet the fault first.
+  const alone = 'kss-tokens-alone';
   const kc = new KubeConfig();
   kc.loadFromOptions(api.kubeConfigOptions());
-  api.faults.next({ method: 'GET', pathIncludes: `/namespaces/${NS}/secrets`, status: 500 });
-  const failing = new KubernetesTokenStore({ kubeConfig: kc, namespace: NS, clock });
+  api.faults.next({ method: 'GET', pathIncludes: `/namespaces/${alone}/secrets`, status: 500 });
+  const failing = new KubernetesTokenStore({ kubeConfig: kc, namespace: alone, clock });
   await assert.rejects(failing.start(), (err: { code?: string }) => err.code === 'KSS_PROVIDER_UNAVAILABLE');
-  const store = new KubernetesTokenStore({ kubeConfig: kc, namespace: NS, clock });
+  const store = new KubernetesTokenStore({ kubeConfig: kc, namespace: alone, clock });
   await store.start();
   try {
     const { token, info } = await store.create({ name: 'direct', scopes: ['invoke'], createdBy: 'test' });
