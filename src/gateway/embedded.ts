@@ -26,7 +26,7 @@ import { KubernetesSecretStore, openSecretStore, SecretService, type SecretBacke
 import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
 import { LogStore } from '../logs/index.js';
 import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
-import { EXEC_SHIM_ENTRY, PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
+import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
 import { pythonInterpreter } from '../build/python-interpreter.js';
 import { connectorTrigger, DEFAULT_CONNECTORS, SqliteTriggerMemory, TriggerManager } from '../triggers/index.js';
 
@@ -207,9 +207,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
     const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
     const poolSize = options.warmPool ?? 2;
-    // In a sandbox, one generic exec shim too (Go, exec, http, Node/Python that cannot pool): see warm-pool.ts.
-    const shim = { size: 1, command: { command: pythonCommand().command, args: ['-S', EXEC_SHIM_ENTRY] } };
-    pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, ...(isolation.sandbox ? { shim } : {}), host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
+    pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
     provider = new LocalProvider({
       artifacts: builds,
       logger: logger.child({ component: 'local' }),

@@ -311,8 +311,6 @@ export class Sandbox implements ReplicaIsolation {
         '--as-pid-1', '--die-with-parent', '--new-session',
         '--setenv', 'HOME', '/tmp',
         '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_CHOWN',
-        // The warm pool's exec shim (runtime "exec") empties its bounding set before it drops to the uid, as setpriv would.
-        ...(runtime === 'exec' ? ['--cap-add', 'CAP_SETPCAP'] : []),
         '--', command.command, ...command.args,
       );
     } else {

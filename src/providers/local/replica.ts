@@ -220,10 +220,6 @@ export class Replica {
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
     // Variables read only when the interpreter starts cannot be given to a pooled process: spawn fresh then.
     let pooled = !usePool || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
-    // No pooled runtime for it (Go, exec, http, a Node/Python function with start-up
-    // variables, an empty pool): in a sandbox, an exec shim that is already inside one
-    // becomes this replica by exec'ing the launcher's own command.
-    if (!pooled && usePool && this.#isolation) pooled = this.#pool?.takeShim();
     let line: Record<string, unknown> = {};
     let codeDir = this.#artifact.dir;
     let specialEnv: Record<string, string> = {};
@@ -282,12 +278,7 @@ export class Replica {
     if (pooled) {
       // Specialise a warm process: it loads this function and listens on the port it was given.
       child = pooled.child;
-      if (pooled.shim) {
-        // The code is in the slot now: a command inside the function's folder (Go's binary) is run from there.
-        const inCode = (p: string) => (p === this.#artifact.dir || p.startsWith(`${this.#artifact.dir}/`) ? codeDir + p.slice(this.#artifact.dir.length) : p);
-        const exec = { command: inCode(launch.command), args: launch.args, env, cwd: codeDir };
-        child.stdin?.write(`${JSON.stringify({ ...line, exec })}\n`);
-      } else child.stdin?.write(`${JSON.stringify({ ...line, env })}\n`);
+      child.stdin?.write(`${JSON.stringify({ ...line, env })}\n`);
     } else {
       const fds = this.#isolated?.fds ?? [];
       child = spawn(command, args, { cwd: this.#artifact.dir, env, stdio: [...REPLICA_STDIO, ...fds.map(() => 'pipe' as const)] });
