@@ -845,48 +845,8 @@ export function DeployPage(props: { edit?: { name: string; namespace: string } }
         <section className="deploy-section" aria-labelledby="deploy-h-scaling">
           <h2 id="deploy-h-scaling">7. Scaling</h2>
           <div className="deploy-grid">
-            <div className="deploy-field">
-              <label htmlFor="deploy-min">Minimum replicas</label>
-              <input
-                id="deploy-min"
-                type="number"
-                inputMode="numeric"
-                min={0}
-                max={9999}
-                step={1}
-                value={minScale}
-                placeholder={String(DEFAULT_SCALE_MIN)}
-                aria-invalid={errors.min ? true : undefined}
-                aria-describedby={errors.min ? 'deploy-min-error' : undefined}
-                onChange={(e) => setMinScale(e.target.value)}
-              />
-              {errors.min && (
-                <p id="deploy-min-error" className="deploy-error">
-                  {errors.min}
-                </p>
-              )}
-            </div>
-            <div className="deploy-field">
-              <label htmlFor="deploy-max">Maximum replicas</label>
-              <input
-                id="deploy-max"
-                type="number"
-                inputMode="numeric"
-                min={1}
-                max={9999}
-                step={1}
-                value={maxScale}
-                placeholder={String(DEFAULT_SCALE_MAX)}
-                aria-invalid={errors.max ? true : undefined}
-                aria-describedby={errors.max ? 'deploy-max-error' : undefined}
-                onChange={(e) => setMaxScale(e.target.value)}
-              />
-              {errors.max && (
-                <p id="deploy-max-error" className="deploy-error">
-                  {errors.max}
-                </p>
-              )}
-            </div>
+            <ReplicaField id="deploy-min" label="Minimum replicas" min={0} value={minScale} placeholder={DEFAULT_SCALE_MIN} error={errors.min} onChange={setMinScale} />
+            <ReplicaField id="deploy-max" label="Maximum replicas" min={1} value={maxScale} placeholder={DEFAULT_SCALE_MAX} error={errors.max} onChange={setMaxScale} />
           </div>
           <div className="deploy-check">
             <input
@@ -988,6 +948,34 @@ export function DeployPage(props: { edit?: { name: string; namespace: string } }
           )}
         </section>
       </form>
+    </div>
+  );
+}
+
+/** A replica-count input with its inline error (the scaling section's min and max). */
+function ReplicaField(props: { id: string; label: string; min: number; value: string; placeholder: number; error?: string; onChange: (value: string) => void }) {
+  const errorId = `${props.id}-error`;
+  return (
+    <div className="deploy-field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="number"
+        inputMode="numeric"
+        min={props.min}
+        max={9999}
+        step={1}
+        value={props.value}
+        placeholder={String(props.placeholder)}
+        aria-invalid={props.error ? true : undefined}
+        aria-describedby={props.error ? errorId : undefined}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+      {props.error && (
+        <p id={errorId} className="deploy-error">
+          {props.error}
+        </p>
+      )}
     </div>
   );
 }
