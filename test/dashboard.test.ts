@@ -2,7 +2,8 @@
  * The dashboard end to end, in Debian's headless Chromium driven by playwright-core,
  * against a real gateway: log in (a wrong password first), deploy a function through
  * the wizard, invoke it from the test panel, watch its counter and chart move, read
- * its logs, delete it. No page may log a console error. Screenshots of every page go
+ * its logs, redeploy it (r2) and set its split, pin and roll back in the Revisions
+ * tab, delete it. No page may log a console error. Screenshots of every page go
  * to test-artifacts/dashboard/ (git-ignored) for a person to look at.
  */
 import { after, before, test } from 'node:test';
@@ -175,6 +176,73 @@ test('the logs tab shows what the function printed', async () => {
   await shot('09-function-logs');
 });
 
+test('a redeploy makes r2; the Revisions tab shows r1 and r2, sets a split, pins, and a rollback changes the split', async () => {
+  step = 'revisions';
+  await page.goto(`${p.url}/ui/#/functions/hello-ui`);
+  await page.locator('h1', { hasText: 'hello-ui' }).waitFor();
+  // Redeploy with another env var value: a change, so a new revision.
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.locator('h1', { hasText: 'Update hello-ui' }).waitFor();
+  await page.getByLabel('Variable value').last().fill('hi from r2');
+  await page.getByRole('button', { name: 'Update', exact: true }).click();
+  await page.getByRole('tab', { name: 'Revisions' }).waitFor({ timeout: 60_000 });
+  const before = await p.client.revisions('hello-ui');
+  assert.equal(before.latestRevision, 'r2');
+  assert.deepEqual(before.traffic, [{ revision: 'r2', percent: 100 }]);
+
+  await page.getByRole('tab', { name: 'Revisions' }).click();
+  await page.getByTestId('revision-row-r2').waitFor();
+  await page.getByTestId('revision-row-r1').waitFor();
+  assert.match((await page.getByTestId('revision-row-r2').textContent()) ?? '', /latest/);
+  await page.getByTestId('revision-traffic-r2').filter({ hasText: '100%' }).waitFor();
+  assert.equal(await page.getByTestId('revision-traffic-r1').textContent(), '–', 'r1 is not in the split');
+  // The split is in text, not colour only.
+  assert.match((await page.getByTestId('split-legend').textContent()) ?? '', /r2: 100%/);
+  assert.equal(await page.getByTestId('split-bar').getAttribute('aria-label'), 'Traffic split: r2 100%');
+  await shot('09b-revisions');
+
+  // The split form: the sum is shown, and saving waits until it is 100.
+  await page.locator('#split-add-revision').selectOption('r1');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await page.locator('#split-weight-r2').fill('70');
+  await page.getByTestId('split-sum').filter({ hasText: 'Sum: 70%' }).waitFor();
+  assert.equal(await page.getByTestId('split-save').isDisabled(), true, 'Set split is disabled while the sum is not 100');
+  await page.locator('#split-weight-r1').fill('30');
+  await page.getByTestId('split-sum').filter({ hasText: 'Sum: 100%' }).waitFor();
+  assert.equal(await page.getByTestId('split-save').isDisabled(), false);
+  await shot('09c-revisions-split-form');
+  await page.getByTestId('split-save').click();
+  await page.getByTestId('revision-traffic-r1').filter({ hasText: '30%' }).waitFor();
+  await page.getByTestId('revision-traffic-r2').filter({ hasText: '70%' }).waitFor();
+  assert.deepEqual(
+    (await p.client.revisions('hello-ui')).traffic.map((t) => `${t.revision}=${t.percent}`).sort(),
+    ['r1=30', 'r2=70'],
+  );
+
+  // Pin and unpin.
+  await page.getByTestId('revision-row-r1').getByRole('button', { name: 'Pin r1' }).click();
+  await page.getByTestId('revision-row-r1').getByRole('button', { name: 'Unpin r1' }).waitFor();
+  assert.equal((await p.client.revisions('hello-ui')).revisions.find((r) => r.revision === 'r1')?.pinned, true);
+  await page.getByTestId('revision-row-r1').getByRole('button', { name: 'Unpin r1' }).click();
+  await page.getByTestId('revision-row-r1').getByRole('button', { name: 'Pin r1' }).waitFor();
+  assert.equal((await p.client.revisions('hello-ui')).revisions.find((r) => r.revision === 'r1')?.pinned, false);
+
+  // Roll back to r1, with a confirmation.
+  await page.getByTestId('revision-row-r1').getByRole('button', { name: 'Roll back to this: r1' }).click();
+  const confirm = page.getByTestId('confirm-rollback');
+  await confirm.waitFor();
+  await shot('09d-rollback-confirm');
+  await confirm.click();
+  await page.getByTestId('revision-traffic-r1').filter({ hasText: '100%' }).waitFor();
+  assert.match((await page.getByTestId('split-legend').textContent()) ?? '', /r1: 100%/);
+  assert.deepEqual((await p.client.revisions('hello-ui')).traffic, [{ revision: 'r1', percent: 100 }]);
+  // r1 serves again: its env var, and the header naming it.
+  const res = await p.client.invoke('hello-ui', { body: 'after the rollback' });
+  assert.equal(res.headers.get('x-kss-revision'), 'r1');
+  assert.match(await res.text(), /hi from env/);
+  await shot('09e-rolled-back');
+});
+
 test('the overview and calls pages render, also on a phone-sized screen', async () => {
   step = 'pages';
   await page.getByRole('link', { name: 'Overview' }).first().click();
@@ -189,6 +257,7 @@ test('the overview and calls pages render, also on a phone-sized screen', async 
   await phone.setViewportSize({ width: 375, height: 800 });
   await phone.goto(`${p.url}/ui/#/`);
   await phone.getByTestId('function-row-hello-ui').waitFor();
+  assert.match((await phone.getByTestId('latest-revision-hello-ui').textContent()) ?? '', /latest revision r2$/, 'the list shows the latest revision next to the name');
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page does not scroll sideways on a phone (${overflow}px too wide)`);
   await shot('12-phone-functions', phone);

@@ -192,7 +192,9 @@ test('RBAC: least privilege — no wildcards, no cluster-admin, read-only where 
   const role = rbac.find((o) => o.kind === 'Role' && o.metadata!.namespace === 'openfaas-fn')!;
   const verbsOf = (res: string) => new Set((role.rules as Rule[]).filter((r) => r.resources!.includes(res)).flatMap((r) => r.verbs));
   const all = new Set((role.rules as Rule[]).flatMap((r) => r.resources!));
-  assert.deepEqual([...all].sort(), ['configmaps', 'deployments', 'endpointslices', 'functions', 'functions/status', 'horizontalpodautoscalers', 'pods', 'pods/log', 'secrets', 'services']);
+  assert.deepEqual([...all].sort(), ['configmaps', 'deployments', 'endpointslices', 'functions', 'functions/status', 'horizontalpodautoscalers', 'persistentvolumeclaims', 'pods', 'pods/log', 'secrets', 'services']);
+  // Volume claims: created when missing, never changed or deleted (their data outlives the functions).
+  assert.deepEqual([...verbsOf('persistentvolumeclaims')].sort(), ['create', 'get']);
   const write = ['create', 'update', 'patch', 'delete', 'deletecollection'];
   assert.deepEqual([...verbsOf('secrets')].sort(), ['create', 'delete', 'get', 'list', 'patch', 'update']);
   for (const res of ['endpointslices', 'pods', 'pods/log']) {

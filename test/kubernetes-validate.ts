@@ -16,6 +16,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -37,6 +38,7 @@ export const MODEL_CLASSES: Record<string, ModelClass> = {
   'v1/ServiceAccount': ServiceAccount as unknown as ModelClass,
   'v1/ConfigMap': ConfigMap as unknown as ModelClass,
   'v1/Secret': Secret as unknown as ModelClass,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim as unknown as ModelClass,
   'apps/v1/Deployment': Deployment as unknown as ModelClass,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler as unknown as ModelClass,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelClass,

@@ -75,7 +75,7 @@ test('tail, instance and since filter; follow delivers a line written after the 
     got += Buffer.from(value).toString();
   }
   ac.abort();
-  assert.match(got, /"text":"served followed by chatty-[0-9a-f]+"/);
+  assert.match(got, /"text":"served followed by chatty--r1-[0-9a-f]+"/);
 });
 
 test('rotation keeps each function\'s logs near the configured size', async () => {
@@ -93,8 +93,9 @@ test('rotation keeps each function\'s logs near the configured size', async () =
 test('scaling by hand and by the autoscaler shows up as events', async () => {
   await deployFunction(p.client, 'scaly', { 'handler.js': CHATTY }, { labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' } });
   await p.client.scale('scaly', 0);
-  await p.client.autoscale('scaly');
+  // At zero before handing it back: an autoscaler tick in between would (rightly) bring it to its minimum.
   await eventually(async () => (await p.client.getFunction('scaly')).instances!.length === 0, 10_000, 'zero replicas');
+  await p.client.autoscale('scaly');
   assert.equal(await (await fetch(`${p.url}/function/scaly?n=1`)).text(), 'ok');
   const events = (await logs('name=scaly')).filter((l) => l.stream === 'event').map((l) => `${l.instance === 'gateway' ? 'gateway' : 'replica'}: ${l.text}`);
   assert.ok(events.some((e) => /^gateway: scaled by hand to 0 replica/.test(e)), events.join('\n'));
@@ -126,7 +127,7 @@ test('kss logs NAME --tail, --json, and a clear error for an unknown function', 
   assert.equal(text.code, 0, text.stderr);
   const printed = text.stdout.trim().split('\n');
   assert.equal(printed.length, 2);
-  assert.match(printed[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z chatty-[0-9a-f]+ served /);
+  assert.match(printed[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z chatty--r1-[0-9a-f]+ served /);
   const json = await runKss(['logs', 'chatty', '--tail', '1', '--json'], { cwd: work, env });
   assert.equal((JSON.parse(json.stdout.trim()) as Line).name, 'chatty');
   const missing = await runKss(['logs', 'nope'], { cwd: work, env });

@@ -27,6 +27,7 @@ module.exports = async (event) => {
     uid: process.getuid(), gid: process.getgid(),
     noNewPrivs: /NoNewPrivs:\\s*1/.test(status),
     capEff: /CapEff:\\s*(\\w+)/.exec(status)[1],
+    caps: Object.fromEntries(['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'].map((k) => [k, new RegExp(k + ':\\\\s*(\\\\w+)').exec(status)[1]])),
     pids: fs.readdirSync('/proc').filter((e) => /^\\d+$/.test(e)).length,
     hostname: require('node:os').hostname(),
     nofile: fs.readFileSync('/proc/self/limits', 'utf8').split(String.fromCharCode(10)).find((l) => l.startsWith('Max open files')).split(' ').filter(Boolean).slice(3, 5).join(':'),
@@ -107,10 +108,12 @@ for (const pool of [true, false]) {
       await deployFunction(p.client, 'fn-a', { 'handler.js': `${NODE_PROBE}\n// marker-of-function-a` }, { secrets: ['db-password'], labels: zero });
       await deployFunction(p.client, 'fn-b', { 'handler.js': NODE_PROBE }, { secrets: ['b-only'], labels: zero });
       await deployFunction(p.client, 'fn-py', { 'handler.py': PYTHON_PROBE }, { runtime: 'python', secrets: ['db-password'], labels: zero });
+      // NODE_OPTIONS keeps it off the Node pool: a fresh runtime, started through the pool's exec shim when there is one.
+      await deployFunction(p.client, 'fn-shim', { 'handler.js': NODE_PROBE }, { secrets: ['b-only'], labels: zero, envVars: { NODE_OPTIONS: '--max-old-space-size=200' } });
       otherCode = findBuiltFile(p.dataDir, 'marker-of-function-a');
       if (pool) {
         // Bring each function back from zero, so its replica is a specialised pool process.
-        for (const fn of ['fn-a', 'fn-b', 'fn-py']) {
+        for (const fn of ['fn-a', 'fn-b', 'fn-py', 'fn-shim']) {
           await p.client.scale(fn, 0);
           await eventually(async () => (await p.client.getFunction(fn)).instances!.length === 0, 10_000, `${fn} at zero`);
         }
@@ -168,6 +171,28 @@ for (const pool of [true, false]) {
       assert.deepEqual((await probe(p, 'fn-a', { secret: 'db-password' })).secret, { ok: true, value: 'hunter2-for-a' });
       assert.deepEqual((await probe(p, 'fn-b', { secret: 'db-password' })).secret, { ok: false, code: 'ENOENT' });
       assert.deepEqual((await probe(p, 'fn-b', { secret: 'b-only' })).secret, { ok: true, value: 'value-of-b' });
+    });
+
+    test(`a runtime without a pool ${pool ? 'exec\'d by the warm pool\'s shim' : 'started afresh'} gets the same sandbox`, async () => {
+      const fresh = await probe(p, 'fn-shim', { read: otherCode, secret: 'b-only', signal: String(process.pid) });
+      const a = await probe(p, 'fn-a');
+      // The shim's sandbox is the pool's generic one (its hostname); without a pool, bwrap names it after the function.
+      assert.equal(fresh.hostname, pool ? 'kss-replica' : 'fn-shim');
+      assert.ok(fresh.uid >= 600_000, `uid ${fresh.uid}`);
+      assert.equal(fresh.gid, fresh.uid);
+      assert.notEqual(fresh.uid, a.uid);
+      assert.equal(fresh.noNewPrivs, true);
+      // The shim empties every set (as setpriv does); a fresh self-dropping runtime keeps
+      // CAP_SETUID/SETGID in its inheritable and bounding sets, inert without a permitted one and under NoNewPrivs.
+      for (const [k, v] of Object.entries(fresh.caps)) if (pool || !['CapInh', 'CapBnd'].includes(k)) assert.equal(BigInt(`0x${v}`), 0n, `${k} ${v}`);
+      assert.ok(fresh.pids <= 3, `${fresh.pids} processes visible`);
+      assert.equal(fresh.signal.ok, false);
+      assert.equal(fresh.read.ok, false);
+      assert.equal(fresh.writeCode.ok, false);
+      assert.deepEqual(fresh.writeTmp, { ok: true, value: 'x' });
+      assert.deepEqual(fresh.secret, { ok: true, value: 'value-of-b' });
+      assert.deepEqual((await probe(p, 'fn-shim', { secret: 'db-password' })).secret, { ok: false, code: 'ENOENT' });
+      await eventually(async () => (await probe(p, 'fn-shim')).nofile === `${DEFAULT_NOFILE}:${DEFAULT_NOFILE}`, 5_000, 'the open-files limit');
     });
 
     test('Python replicas get the same sandbox', async () => {
@@ -282,8 +307,8 @@ module.exports = async () => {
     const metrics = await (await fetch(`${p.url}/metrics`)).text();
     const pod = s.instances![0]!.id;
     assert.match(metrics, /# TYPE pod_cpu_usage_seconds_total counter/);
-    assert.match(metrics, new RegExp(`pod_cpu_usage_seconds_total\\{function_name="busy\\.openfaas-fn",namespace="openfaas-fn",pod="${pod}"\\} 0\\.[1-9]|pod_cpu_usage_seconds_total\\{function_name="busy\\.openfaas-fn",namespace="openfaas-fn",pod="${pod}"\\} [1-9]`));
-    assert.match(metrics, new RegExp(`pod_memory_working_set_bytes\\{function_name="busy\\.openfaas-fn",namespace="openfaas-fn",pod="${pod}"\\} [1-9]\\d{6,}`));
+    assert.match(metrics, new RegExp(`pod_cpu_usage_seconds_total\\{function_name="busy\\.openfaas-fn",revision="r1",namespace="openfaas-fn",pod="${pod}"\\} 0\\.[1-9]|pod_cpu_usage_seconds_total\\{function_name="busy\\.openfaas-fn",revision="r1",namespace="openfaas-fn",pod="${pod}"\\} [1-9]`));
+    assert.match(metrics, new RegExp(`pod_memory_working_set_bytes\\{function_name="busy\\.openfaas-fn",revision="r1",namespace="openfaas-fn",pod="${pod}"\\} [1-9]\\d{6,}`));
   });
 
   test('bad quantities are a 400 naming the field', async () => {

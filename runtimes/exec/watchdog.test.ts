@@ -159,6 +159,14 @@ describe('exec runtime server', () => {
     r.child.kill('SIGKILL');
   });
 
+  test('a command killed by a signal from outside is a crash: the connection drops (the gateway answers 502)', async () => {
+    const r = await start({ fprocess: 'kill -9 $$' });
+    await assert.rejects(fetch(`${r.base}/crash`, { method: 'POST', body: 'x' }), /fetch failed|other side closed|socket/i);
+    assert.match(r.stderr(), /fprocess was killed by SIGKILL on POST \/crash/);
+    assert.equal((await fetch(`${r.base}/health`)).status, 200, 'the runtime keeps serving');
+    r.child.kill('SIGKILL');
+  });
+
   test('exec_timeout kills the command and everything it started: 504', async () => {
     const r = await start({ fprocess: 'sleep 5; echo late', exec_timeout: '300ms' });
     const started = Date.now();

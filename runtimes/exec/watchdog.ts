@@ -19,7 +19,9 @@
  *
  * Differences, on purpose: a non-zero exit is a 500 whose body is only `Internal
  * Server Error` (stdout and stderr go to the log, never to the caller, as the other
- * runtimes treat an exception); a timeout is a 504 `Killed process.` (the classic
+ * runtimes treat an exception); a command killed by a signal it was not sent by the
+ * watchdog (the OOM killer, its replica going down) is a crash: the connection is
+ * dropped and the gateway answers 502 `KSS_REPLICA_FAILED`; a timeout is a 504 `Killed process.` (the classic
  * watchdog says 408); every method reaches the command, not only GET/POST/PUT/PATCH/DELETE;
  * the command runs in its own process group, so a timeout or a caller that went
  * away kills everything it started.
@@ -265,8 +267,15 @@ export async function startExecRuntime(config: ExecConfig, deps: ExecDeps): Prom
         sendText(res, 504, 'Killed process.\n');
         return;
       }
+      if (signal && !spawnError) {
+        // Killed from outside (the OOM killer, its replica going down): a crash, not the function's own
+        // answer. The connection is dropped, so the gateway answers 502 KSS_REPLICA_FAILED as for any runtime.
+        log.error(`fprocess was killed by ${signal} on ${describe} (connection dropped: a crash, answered 502 by the gateway)${errText()}`);
+        res.destroy();
+        return;
+      }
       if (spawnError || code !== 0) {
-        const how = spawnError ? `could not start: ${spawnError.message}` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        const how = spawnError ? `could not start: ${spawnError.message}` : `exited with code ${code}`;
         log.error(`fprocess ${how} on ${describe} (answered 500)${errText()}`);
         sendText(res, 500, 'Internal Server Error');
         return;

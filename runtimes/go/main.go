@@ -264,6 +264,11 @@ func main() {
 	}
 	// In the sandbox the process starts as root holding only CAP_SETUID/CAP_SETGID:
 	// drop to the function's uid and gid (all threads, Go 1.16+) before serving.
+	// KSS_RUN_GROUPS (gids separated by commas): the function's volumes (kss.volume), as
+	// supplementary groups; with any, the umask becomes 0002 so what it creates there is
+	// writable by the volume's group.
+	runGroups := os.Getenv("KSS_RUN_GROUPS")
+	os.Unsetenv("KSS_RUN_GROUPS")
 	if runAs := os.Getenv("KSS_RUN_AS"); runAs != "" {
 		os.Unsetenv("KSS_RUN_AS")
 		var uid, gid int
@@ -271,7 +276,18 @@ func main() {
 			kssError("KSS_RUN_AS must be uid:gid, got %q", runAs)
 			kssExit(kssExitFailure)
 		}
-		if err := syscall.Setgroups([]int{}); err != nil {
+		groups := []int{}
+		if runGroups != "" {
+			for _, g := range strings.Split(runGroups, ",") {
+				n, err := strconv.Atoi(g)
+				if err != nil || n < 0 {
+					kssError("KSS_RUN_GROUPS must be gids separated by commas, got %q", runGroups)
+					kssExit(kssExitFailure)
+				}
+				groups = append(groups, n)
+			}
+		}
+		if err := syscall.Setgroups(groups); err != nil {
 			kssError("cannot take on the function's identity: %v", err)
 			kssExit(kssExitFailure)
 		}
@@ -286,6 +302,9 @@ func main() {
 		if os.Getuid() != uid || os.Getgid() != gid {
 			kssError("still running as %d:%d", os.Getuid(), os.Getgid())
 			kssExit(kssExitFailure)
+		}
+		if len(groups) > 0 {
+			syscall.Umask(0o002)
 		}
 	}
 	port := os.Getenv("PORT")

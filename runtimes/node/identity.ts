@@ -10,22 +10,37 @@ import { writeFileSync } from 'node:fs';
 /** Where OpenFaaS functions read their secrets (a tmpfs the sandbox mounts for a pooled process). */
 export const SECRETS_DIR = '/var/openfaas/secrets';
 
+/** The ids a replica takes on: uid, gid, and the gids of its volumes as supplementary groups. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+  /** Supplementary groups (the function's volumes, `kss.volume`); with any, the umask becomes 0002. */
+  groups?: number[];
+}
+
+/** The umask of a function with volumes: what it creates is writable by the volume's group (docs/volumes.md). */
+export const VOLUME_UMASK = 0o002;
+
 /** The line a pooled process receives: the function's environment, and in a sandbox its uid and secrets. */
 export interface Specialisation {
   env: Record<string, string>;
-  runAs?: { uid: number; gid: number };
+  runAs?: RunAs;
   /** Secret values by name, base64. */
   secrets?: Record<string, string>;
 }
 
-/** `KSS_RUN_AS=uid:gid` (removed from `env`), or undefined. */
-export function runAsFromEnv(env: NodeJS.ProcessEnv): { uid: number; gid: number } | undefined {
+/** `KSS_RUN_AS=uid:gid` and `KSS_RUN_GROUPS=gid,gid,…` (both removed from `env`), or undefined. */
+export function runAsFromEnv(env: NodeJS.ProcessEnv): RunAs | undefined {
   const raw = env.KSS_RUN_AS;
+  const rawGroups = env.KSS_RUN_GROUPS;
   delete env.KSS_RUN_AS;
+  delete env.KSS_RUN_GROUPS;
   if (!raw) return undefined;
   const m = /^(\d+):(\d+)$/.exec(raw);
   if (!m) throw new Error(`KSS_RUN_AS must be uid:gid, got "${raw}"`);
-  return { uid: Number(m[1]), gid: Number(m[2]) };
+  if (rawGroups !== undefined && rawGroups !== '' && !/^\d+(,\d+)*$/.test(rawGroups)) throw new Error(`KSS_RUN_GROUPS must be gids separated by commas, got "${rawGroups}"`);
+  const groups = rawGroups ? rawGroups.split(',').map(Number) : [];
+  return { uid: Number(m[1]), gid: Number(m[2]), ...(groups.length ? { groups } : {}) };
 }
 
 /** Writes the secrets (0444, in a folder only this sandbox sees), then switches to the function's uid/gid and checks it stuck. */
@@ -36,10 +51,17 @@ export function becomeFunction(line: Specialisation): void {
   }
   if (line.runAs) {
     const { uid, gid } = line.runAs;
-    process.setgroups?.([]);
+    const groups = line.runAs.groups ?? [];
+    if (!groups.every((g) => Number.isInteger(g) && g >= 0)) throw new Error(`invalid supplementary groups ${JSON.stringify(groups)}`);
+    process.setgroups?.(groups);
     process.setgid?.(gid);
     process.setuid?.(uid);
     if (process.getuid?.() !== uid || process.getgid?.() !== gid) throw new Error(`still running as ${process.getuid?.()}:${process.getgid?.()}`);
+    // Node lists the egid among the groups; nothing else may be there but the volumes'.
+    const held = process.getgroups?.() ?? [];
+    if (held.some((g) => g !== gid && !groups.includes(g)) || groups.some((g) => !held.includes(g))) throw new Error(`supplementary groups are ${held.join(',')}, expected ${groups.join(',') || 'none'}`);
+    // Files a function creates in a shared volume must be writable by the volume's group.
+    if (groups.length) process.umask(VOLUME_UMASK);
   }
 }
 

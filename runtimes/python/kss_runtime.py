@@ -905,12 +905,25 @@ def _exit(code):
 
 
 SECRETS_DIR = '/var/openfaas/secrets'
+# The umask of a function with volumes (kss.volume): what it creates there is writable by the volume's group.
+VOLUME_UMASK = 0o002
+
+
+def parse_groups(raw):
+    """``KSS_RUN_GROUPS``: gids separated by commas (the function's volumes), or empty."""
+    if not raw:
+        return []
+    parts = raw.split(',')
+    if not all(p.isdigit() and p.isascii() for p in parts):
+        raise ValueError('KSS_RUN_GROUPS must be gids separated by commas, got %r' % raw)
+    return [int(g) for g in parts]
 
 
 def become_function(line):
     """In a sandboxed pool process (still root, holding only the capabilities to chown
     and switch ids): write the function's secrets, then drop to its uid and gid for
-    good, before any of its code is loaded."""
+    good, before any of its code is loaded. ``runAs.groups`` (the gids of its volumes)
+    become its supplementary groups, and then the umask is 0002."""
     import base64
     import re
     for name, value in (line.get('secrets') or {}).items():
@@ -925,11 +938,16 @@ def become_function(line):
             os.close(fd)
     run_as = line.get('runAs')
     if run_as:
-        os.setgroups([])
+        groups = [int(g) for g in (run_as.get('groups') or [])]
+        os.setgroups(groups)
         os.setgid(run_as['gid'])
         os.setuid(run_as['uid'])
         if os.getuid() != run_as['uid'] or os.getgid() != run_as['gid']:
             raise OSError('still running as %d:%d' % (os.getuid(), os.getgid()))
+        if set(os.getgroups()) - {run_as['gid']} != set(groups):
+            raise OSError('supplementary groups are %s, expected %s' % (os.getgroups(), groups))
+        if groups:
+            os.umask(VOLUME_UMASK)
 
 
 def await_specialisation():
@@ -979,12 +997,13 @@ def main():
         await_specialisation()
     else:
         run_as = os.environ.pop('KSS_RUN_AS', '')
+        groups = os.environ.pop('KSS_RUN_GROUPS', '')
         if run_as:
             # A fresh replica in the sandbox starts as root holding only the capabilities to
             # switch ids: drop to the function's uid before its code is loaded.
             try:
                 uid, gid = (int(x) for x in run_as.split(':'))
-                become_function({'runAs': {'uid': uid, 'gid': gid}})
+                become_function({'runAs': {'uid': uid, 'gid': gid, 'groups': parse_groups(groups)}})
             except Exception as exc:
                 sys.stderr.write("[kss-runtime] error: cannot take on the function's identity: %s\n" % exc)
                 _exit(EXIT_FAILURE)

@@ -103,6 +103,17 @@ def handle(event, context):
 '''
 
 
+class IdentityTest(unittest.TestCase):
+    def test_run_groups(self):
+        # KSS_RUN_GROUPS: the gids of the function's volumes, become its supplementary groups.
+        self.assertEqual(server.parse_groups(''), [])
+        self.assertEqual(server.parse_groups('590000'), [590000])
+        self.assertEqual(server.parse_groups('590000,590003'), [590000, 590003])
+        for bad in ('a', '1,', ',1', '1;2', '1 2', '-1', '\u0663'):
+            with self.assertRaises(ValueError):
+                server.parse_groups(bad)
+
+
 class Runtime:
     """A runtime process on a free port, serving `files`."""
 

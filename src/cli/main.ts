@@ -17,6 +17,9 @@ import { secretCommands } from './commands/secret.js';
 import { doctorCommand } from './commands/doctor.js';
 import { callsCommands } from './commands/calls.js';
 import { triggersCommand } from './commands/triggers.js';
+import { revisionsCommand } from './commands/revisions.js';
+import { trafficCommand } from './commands/traffic.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -43,6 +46,9 @@ export function buildProgram(): Command {
   doctorCommand(program);
   callsCommands(program);
   triggersCommand(program);
+  revisionsCommand(program);
+  trafficCommand(program);
+  rollbackCommand(program);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -5,6 +5,8 @@
  */
 import type { CallView } from '../queue/async-calls.js';
 import type { AuditEntry, FunctionStatus, TokenInfo } from '../core/index.js';
+import type { TrafficTarget } from '../core/revision.js';
+import type { CanaryView, FunctionRevisionFields, RevisionEntry, RevisionsView } from '../core/revision-view.js';
 import { isErrorCode, type ErrorCode } from '../core/index.js';
 import type { SystemInfo } from '../service/index.js';
 import type { TriggerStatus } from '../triggers/trigger-manager.js';
@@ -38,7 +40,17 @@ export interface InvokeOptions {
   headers?: Record<string, string>;
   body?: BodyInit | null;
   namespace?: string;
+  /** Pins the request to one revision in the split (`r3`; sent as `X-Kss-Revision`). */
+  revision?: string;
 }
+
+export type { CanaryView, FunctionRevisionFields, RevisionEntry, RevisionsView, TrafficTarget };
+
+/** A function's status as the gateway answers it, with the revision fields (absent from gateways before revisions). */
+export type FunctionView = FunctionStatus & FunctionRevisionFields;
+
+/** A traffic split to set: `{ r3: 90, r4: 10 }`, or the list form the API answers with. */
+export type TrafficWeights = Record<string, number> | TrafficTarget[];
 
 /** An API token as listed (never its secret). */
 export type TokenView = TokenInfo;
@@ -82,11 +94,11 @@ export class KssClient {
     return this.#json('GET', '/system/info');
   }
 
-  listFunctions(namespace?: string): Promise<FunctionStatus[]> {
+  listFunctions(namespace?: string): Promise<FunctionView[]> {
     return this.#json('GET', `/system/functions${nsQuery(namespace)}`);
   }
 
-  getFunction(name: string, namespace?: string): Promise<FunctionStatus> {
+  getFunction(name: string, namespace?: string): Promise<FunctionView> {
     return this.#json('GET', `/system/function/${encodeURIComponent(name)}${nsQuery(namespace)}`);
   }
 
@@ -94,16 +106,16 @@ export class KssClient {
     return this.#json('GET', '/system/namespaces');
   }
 
-  createFunction(spec: DeploySpec): Promise<FunctionStatus> {
+  createFunction(spec: DeploySpec): Promise<FunctionView> {
     return this.#json('POST', '/api/v1/functions', spec);
   }
 
-  updateFunction(spec: DeploySpec): Promise<FunctionStatus> {
+  updateFunction(spec: DeploySpec): Promise<FunctionView> {
     return this.#json('PUT', `/api/v1/functions/${encodeURIComponent(spec.service)}${nsQuery(spec.namespace)}`, spec);
   }
 
   /** Updates the function, creating it when it does not exist (what `faas-cli deploy` does). */
-  async deploy(spec: DeploySpec): Promise<{ status: FunctionStatus; created: boolean }> {
+  async deploy(spec: DeploySpec): Promise<{ status: FunctionView; created: boolean }> {
     try {
       return { status: await this.updateFunction(spec), created: false };
     } catch (err) {
@@ -125,7 +137,8 @@ export class KssClient {
   async invoke(name: string, options: InvokeOptions = {}): Promise<Response> {
     const qualified = options.namespace ? `${name}.${options.namespace}` : name;
     const path = options.path ? (options.path.startsWith('/') || options.path.startsWith('?') ? options.path : `/${options.path}`) : '';
-    const res = await this.#send(options.method ?? 'POST', `/function/${encodeURIComponent(qualified)}${path}`, options.body ?? null, options.headers);
+    const headers = { ...(options.headers ?? {}), ...(options.revision ? { 'x-kss-revision': options.revision } : {}) };
+    const res = await this.#send(options.method ?? 'POST', `/function/${encodeURIComponent(qualified)}${path}`, options.body ?? null, headers);
     const code = res.headers.get('x-kss-error');
     if (code) throw await toApiError(res);
     return res;
@@ -189,6 +202,34 @@ export class KssClient {
 
   async autoscale(name: string, namespace?: string): Promise<void> {
     await this.#request('POST', `/api/v1/functions/${encodeURIComponent(name)}/autoscale${nsQuery(namespace)}`);
+  }
+
+  /** A function's revisions (newest first), its traffic split and its running canary, if any. Needs `read`. */
+  revisions(name: string, namespace?: string): Promise<RevisionsView> {
+    return this.#json('GET', `${functionPath(name)}/revisions${nsQuery(namespace)}`);
+  }
+
+  /**
+   * Sets the traffic split by hand: whole-number weights 0–100 summing to 100
+   * (`KSS_INVALID_TRAFFIC` otherwise, `KSS_REVISION_NOT_FOUND` for an unknown revision).
+   * Cancels a running canary. Needs `deploy`.
+   */
+  setTraffic(name: string, weights: TrafficWeights, namespace?: string): Promise<RevisionsView> {
+    const traffic = Array.isArray(weights) ? Object.fromEntries(weights.map((t) => [t.revision, t.percent])) : weights;
+    return this.#json('PUT', `${functionPath(name)}/traffic${nsQuery(namespace)}`, { traffic });
+  }
+
+  /**
+   * Sends all traffic to revision `to`, or without it back to the revision that served
+   * before the latest change. Cancels a running canary. Needs `deploy`.
+   */
+  rollback(name: string, to?: string, namespace?: string): Promise<RevisionsView> {
+    return this.#json('POST', `${functionPath(name)}/rollback${nsQuery(namespace)}`, to === undefined ? {} : { to });
+  }
+
+  /** Pins a revision (never garbage-collected) or unpins it; answers the revision's entry. Needs `deploy`. */
+  pinRevision(name: string, revision: string, pinned: boolean, namespace?: string): Promise<RevisionEntry> {
+    return this.#json(pinned ? 'POST' : 'DELETE', `${functionPath(name)}/revisions/${encodeURIComponent(revision)}/pin${nsQuery(namespace)}`);
   }
 
   /** Builds without deploying; the deploy that follows reuses the build. */
@@ -303,6 +344,10 @@ function toBase64(bytes: Uint8Array): string {
   let text = '';
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
+}
+
+function functionPath(name: string): string {
+  return `/api/v1/functions/${encodeURIComponent(name)}`;
 }
 
 function nsQuery(namespace?: string): string {

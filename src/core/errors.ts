@@ -25,6 +25,10 @@ export const ERROR_CATALOGUE = {
   KSS_INVALID_TRIGGER: 400,
   /** A trigger's broker could not be reached at deploy (the reason is in the message). */
   KSS_TRIGGER_UNREACHABLE: 400,
+  /** A `kss.volume` (or `kss.volume.size`) annotation that is malformed: a bad name, a suffix other than `:ro`, a volume named twice. */
+  KSS_INVALID_VOLUME: 400,
+  /** A traffic split that is malformed: not whole numbers, not adding up to 100, a revision named twice or not in the split. */
+  KSS_INVALID_TRAFFIC: 400,
   KSS_BUILD_FAILED: 422,
   KSS_UNAUTHORIZED: 401,
   KSS_FORBIDDEN: 403,
@@ -33,6 +37,8 @@ export const ERROR_CATALOGUE = {
   KSS_TOKEN_NOT_FOUND: 404,
   KSS_SECRET_NOT_FOUND: 404,
   KSS_CALL_NOT_FOUND: 404,
+  /** A revision that does not exist (or was garbage-collected). */
+  KSS_REVISION_NOT_FOUND: 404,
   KSS_ROUTE_NOT_FOUND: 404,
   KSS_METHOD_NOT_ALLOWED: 405,
   KSS_FUNCTION_EXISTS: 409,
@@ -56,6 +62,8 @@ export const ERROR_CATALOGUE = {
   KSS_DASHBOARD_NOT_BUILT: 503,
   KSS_OVERLOADED: 503,
   KSS_FUNCTION_TIMEOUT: 504,
+  /** The gateway's data disk is full (SQLITE_FULL, ENOSPC): nothing was stored; what was stored before is intact. */
+  KSS_INSUFFICIENT_STORAGE: 507,
   KSS_INTERNAL: 500,
 } as const;
 

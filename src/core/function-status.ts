@@ -5,6 +5,7 @@
 import type { FunctionSpec } from './function-spec.js';
 import type { ReplicaInfo } from './provider.js';
 import { costOf, type FunctionCost } from './cost.js';
+import type { TrafficTarget } from './revision.js';
 
 /** OpenFaaS `FunctionUsage`. */
 export interface FunctionUsage {
@@ -29,6 +30,10 @@ export interface FunctionStatus extends Omit<FunctionSpec, 'service'> {
   /** Invocations, busy seconds and GB-seconds since the gateway started (see core/cost.ts). */
   cost: FunctionCost;
   instances?: ReplicaInfo[];
+  /** The newest revision, when the gateway keeps revisions (it may not serve yet: a canary). */
+  latestRevision?: string;
+  /** How requests are split between revisions. */
+  traffic?: TrafficTarget[];
 }
 
 /** Builds a status from the stored spec, the provider's view and the invoke stats. */

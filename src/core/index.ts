@@ -13,4 +13,7 @@ export * from './quantity.js';
 export * from './cost.js';
 export * from './trigger-spec.js';
 export * from './network-policy.js';
+export * from './volume-spec.js';
 export * from './function-logs.js';
+export * from './revision.js';
+export * from './revision-view.js';

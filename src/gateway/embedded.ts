@@ -6,16 +6,16 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { costOf, DEFAULT_NAMESPACE, KssError, systemClock, type Clock, type Rate, type Runtime, type SecretSource } from '../core/index.js';
-import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker } from '../invoke/index.js';
+import { costOf, DEFAULT_NAMESPACE, functionOf, KssError, systemClock, type Clock, type Rate, type Runtime, type SecretSource } from '../core/index.js';
+import { combineObservers, DEFAULT_MAX_BODY_BYTES, InvocationStats, Invoker, type InvokeObserver } from '../invoke/index.js';
 import { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
-import { LocalProvider, NODE_COMMAND, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
+import { LocalProvider, NODE_COMMAND, VolumeFolders, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
 import { KubernetesProvider, LeaderElector, loadKubeConfig } from '../providers/kubernetes/index.js';
 import { KubernetesFunctionStore } from '../store/kubernetes-store.js';
 import { packDirectory } from '../archive/index.js';
 import { pythonCommand } from '../providers/local/python-launcher.js';
-import { FunctionService } from '../service/index.js';
-import { createCodeStore, openDatabase, SqliteStore } from '../store/index.js';
+import { CanaryController, FunctionService } from '../service/index.js';
+import { createCodeStore, openDatabase, SqliteRevisionStore, SqliteStore } from '../store/index.js';
 import { AuditLog, Authenticator, defaultGatewayNamespace, ensureAdminCredentials, KubernetesTokenStore, SessionStore, TokenStore, type AdminCredentials, type ApiTokens } from './auth/index.js';
 import { RateLimiter } from './limits/index.js';
 import { VERSION } from '../version.js';
@@ -23,10 +23,10 @@ import { createGateway } from './server.js';
 import { BuildService, DEFAULT_BUILDERS } from '../build/index.js';
 import { Autoscaler } from '../scaler/index.js';
 import { KubernetesSecretStore, openSecretStore, SecretService, type SecretBackend } from '../secrets/index.js';
-import { setUpSandbox, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
+import { setUpSandbox, VolumeGidAllocator, type SandboxMode, type SandboxSetup } from '../sandbox/index.js';
 import { LogStore } from '../logs/index.js';
 import { AsyncCalls, Dispatcher, deliverCallback, openJetStreamQueue, openSqliteQueue, queueConcurrencyOf, retryPolicyOf, runCall, type CallQueue } from '../queue/index.js';
-import { PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
+import { EXEC_SHIM_ENTRY, PYTHON_RUNTIME_ENTRY } from '../providers/local/python-launcher.js';
 import { pythonInterpreter } from '../build/python-interpreter.js';
 import { connectorTrigger, DEFAULT_CONNECTORS, SqliteTriggerMemory, TriggerManager } from '../triggers/index.js';
 
@@ -81,6 +81,15 @@ export interface EmbeddedOptions {
   /** Interval of the dashboard's live charts (default 5 s; shorter in tests). */
   historyIntervalMs?: number;
   /**
+   * How long `close()` lets requests in flight and running async calls finish (default 30 s):
+   * then connections still open are cut and async calls still running go back to the queue.
+   */
+  shutdownGraceMs?: number;
+  /** Longest an update waits for its new revision's first ready replica before moving traffic to it (default 30 s). */
+  readyWaitMs?: number;
+  /** The canary controller's clock (default: `clock`); tests drive releases with a fake one. */
+  canaryClock?: Clock;
+  /**
    * Where functions run: `local` (default: sandboxed processes here) or `kubernetes`
    * (Deployments in a cluster; function specs are `Function` resources there).
    */
@@ -125,11 +134,17 @@ export interface EmbeddedPlatform {
   queue: CallQueue;
   /** The running triggers. */
   triggers: TriggerManager;
-  /** Stops accepting, lets in-flight requests finish, stops every replica, closes the store. Idempotent. */
+  /**
+   * Stops accepting (new connections are refused), lets in-flight requests and running async
+   * calls finish within the shutdown grace period (then cuts the connections left and returns
+   * the calls left to the queue), stops every replica, closes the store. Idempotent.
+   */
   close(): Promise<void>;
 }
 
 export const DEFAULT_MAX_CODE_BYTES = 100 * 1024 * 1024;
+/** Default of {@link EmbeddedOptions.shutdownGraceMs}. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedPlatform> {
   // Checked before anything is opened: a bad --connector stops the start with nothing to clean up.
@@ -207,7 +222,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     // Node and Python get a pool of 2 by default (issue #5); runtimes without a pool mode spawn on demand.
     const isolation = sandboxFor(options.sandbox ?? 'auto', { db, dataDir, logger, secrets });
     const poolSize = options.warmPool ?? 2;
-    pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
+    // In a sandbox, one generic exec shim too (Go, exec, http, Node/Python that cannot pool): see warm-pool.ts.
+    const shim = { size: 1, command: { command: pythonCommand().command, args: ['-S', EXEC_SHIM_ENTRY] } };
+    pool = poolSize > 0 ? new WarmPool({ sizes: { node: poolSize, python: poolSize }, commands: { node: NODE_COMMAND, python: pythonCommand() }, ...(isolation.sandbox ? { shim } : {}), host: '127.0.0.1', logger: logger.child({ component: 'warm-pool' }), ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}) }) : undefined;
     provider = new LocalProvider({
       artifacts: builds,
       logger: logger.child({ component: 'local' }),
@@ -215,25 +232,32 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
       replica: options.replica,
       pool,
       ...(isolation.sandbox ? { isolation: isolation.sandbox } : {}),
-      onLog: (ref, instance, stream, text) => logs.append(ref, instance, stream, text),
+      // A revision's deployment (NAME--rN) logs into its function's stream; the instance id names the revision.
+      onLog: (ref, instance, stream, text) => logs.append(functionOf(ref).ref, instance, stream, text),
+      // kss.volume: <dataDir>/volumes/<name>, root:<gid> 2770 when we can chown (docs/volumes.md).
+      volumes: new VolumeFolders({ root: join(dataDir, 'volumes'), gids: new VolumeGidAllocator(db), setGroup: process.getuid?.() === 0 }),
     });
   }
-  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets });
+  // Revisions (issue #12) live beside the specs in SQLite; the Kubernetes store has none yet.
+  const revisions = kubeConfig ? undefined : new SqliteRevisionStore(db);
+  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets, clock, ...(options.canaryClock ? { canaryClock: options.canaryClock } : {}), ...(revisions ? { revisions } : {}), ...(options.readyWaitMs !== undefined ? { readyWaitMs: options.readyWaitMs } : {}) });
   // The dashboard's live charts: counted on the invoke path, closed every interval from the provider's view.
-  const history = new MetricsHistory({ live: () => provider.list(), clock, intervalMs: options.historyIntervalMs });
+  const history = new MetricsHistory({ live: () => service.liveByFunction(), clock, intervalMs: options.historyIntervalMs });
+  // Canary releases: fed by the invoke path, decides once per step (control path).
+  const canaries = new CanaryController({ target: service, clock: options.canaryClock ?? clock, logger: logger.child({ component: 'canary' }) });
   const secretService = new SecretService({ store: secrets, usedBy: (ns, name) => service.functionsUsingSecret(ns, name), logger: logger.child({ component: 'secrets' }) });
   const invoker = new Invoker({
     provider,
     lookup: (ref) => {
       const fn = service.lookup(ref);
-      return fn && { timeoutSeconds: fn.spec.timeout, maxInflight: Number.isFinite(fn.scale.maxInflight) ? fn.scale.maxInflight : undefined, maxReplicas: fn.scale.max };
+      return fn && { timeoutSeconds: fn.spec.timeout, maxInflight: Number.isFinite(fn.scale.maxInflight) ? fn.scale.maxInflight : undefined, maxReplicas: fn.scale.max, ...(fn.routes ? { routes: fn.routes } : {}) };
     },
     // `metrics: false` (kss up --no-metrics) takes the Prometheus counters off the invoke path, for
     // measuring what they cost (npm run bench -- metrics); the status counters stay.
     observer:
       options.metrics === false
         ? stats
-        : combineObservers(stats, history, { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
+        : combineObservers(stats, canaries, byFunction(history), { started: (r) => metrics.started(r), finished: (r, s, t, c) => metrics.finished(r, s, t, c), coldStart: (r, w) => metrics.coldStart(r, w) }),
     logger,
     clock,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -243,12 +267,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   const autoscaler = new Autoscaler({
     provider,
     stats,
-    functions: () => service.specs(),
+    // Each revision's deployment scales on its own.
+    functions: () => service.deploymentSpecs(),
     logger: logger.child({ component: 'autoscaler' }),
     clock,
     tickMs: options.autoscaler?.tickMs,
     windows: options.autoscaler?.windows,
-    onScale: (ref, from, to, reason) => logs.append(ref, 'gateway', 'event', `autoscaler: ${from} → ${to} replica(s) (${reason})`),
+    onScale: (ref, from, to, reason) => {
+      const { ref: fn, revision } = functionOf(ref);
+      logs.append(fn, 'gateway', 'event', `autoscaler: ${from} → ${to} replica(s) (${reason})${revision ? `, revision ${revision}` : ''}`);
+    },
   });
   service.useAutoscaler(autoscaler);
   const queue = await openQueue(options.queue, dataDir, logger);
@@ -259,13 +287,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     triggers: () => triggers.list(),
     costs: () => [...service.specs()].map((spec) => {
       const ref = { name: spec.service, namespace: spec.namespace };
-      const s = stats.get(ref);
+      const s = service.counters(ref);
       return { ref, cost: costOf(spec, s.invocationCount, s.busySeconds) };
     }),
   });
   const dispatcher = new Dispatcher({
     queue,
-    invoke: (call) => runCall(invoker, call),
+    invoke: (call, abort) => runCall(invoker, call, abort),
     policy: (namespace, name) => {
       const fn = service.lookup({ namespace, name });
       return fn && { retry: retryPolicyOf(fn.spec), concurrency: queueConcurrencyOf(fn.spec), timeoutSeconds: fn.spec.timeout };
@@ -278,6 +306,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
     maxTimeoutSeconds: () => Math.max(1, ...[...service.specs()].map((spec) => spec.timeout)),
     ...(options.random ? { random: options.random } : {}),
   });
+  /** The invoke path's events, with each revision's deployment counted as its function (the dashboard's charts are per function). */
+  function byFunction(o: InvokeObserver): InvokeObserver {
+    return {
+      started: (r) => o.started(functionOf(r).ref),
+      finished: (r, st, t, c) => o.finished(functionOf(r).ref, st, t, c),
+      coldStart: (r, w) => o.coldStart(functionOf(r).ref, w),
+    };
+  }
   const calls = new AsyncCalls({ queue, clock, onEnqueued: () => dispatcher.notify(), callbackAllow: options.callbackAllow });
   // Several replicas on Kubernetes: cron and MQTT triggers (every copy gets every event) run on the Lease holder only.
   const elector = kubeConfig
@@ -304,7 +340,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
   service.onFunctionChanged((ref, change, detail) => {
     // Platform events go into the function's own log stream (`kss logs NAME`).
     if (detail) logs.append(ref, 'gateway', 'event', detail);
-    if (change === 'scaled') return;
+    if (change === 'scaled' || change === 'routed') return;
     limiter.reset(`fn:${ref.namespace}/${ref.name}|`);
     if (change === 'deployed') metrics.deployed(ref);
     else {
@@ -345,6 +381,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
 
   autoscaler.start();
   history.start();
+  if (revisions) canaries.start();
   pool?.start();
   if (options.queueConcurrency !== 0) dispatcher.start();
   // First attempt before the triggers start: a lone replica leads at once, a second one starts in standby.
@@ -386,12 +423,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
         unfollow();
         autoscaler.stop();
         history.stop();
+        canaries.stop();
         // Triggers first: no new events while the rest shuts down; their in-flight messages finish.
         await triggers.close();
         // Then the Lease is released, so another replica takes the triggers over at once.
         await elector?.stop();
-        await app.close();
-        await dispatcher.stop();
+        // Stop accepting; in-flight requests and running async calls get the grace period, then
+        // the connections left are cut and the calls left go back to the queue (they run again).
+        const grace = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+        const cut = setTimeout(() => app.server.closeAllConnections(), grace);
+        await Promise.all([app.close().finally(() => clearTimeout(cut)), dispatcher.stop(grace)]);
         await queue.close();
         await invoker.close();
         await provider.close();

@@ -15,9 +15,25 @@ const FASTIFY_CODES: Record<string, () => KssError> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new KssError('KSS_BAD_REQUEST', 'Content-Length does not match the body'),
 };
 
+/** Error codes of a full disk: SQLite's (better-sqlite3's `SqliteError.code`) and the file system's. */
+const DISK_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+
+/** True when `err` (or an error in its `cause` chain) says the disk is full. */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DISK_FULL_CODES.has(code)) return true;
+  }
+  return false;
+}
+
 /** Converts anything thrown in a route to a catalogue error. `internal` is true for a real 500. */
 export function toKssError(err: unknown): { error: KssError; internal: boolean } {
   if (isKssError(err)) return { error: err, internal: false };
+  // A full data disk refuses the write (a deploy, an upload, an async call) with a 507; nothing was stored.
+  if (isDiskFull(err)) {
+    return { error: new KssError('KSS_INSUFFICIENT_STORAGE', "the gateway's data disk is full: nothing was stored (what was stored before is intact). Free space in the data dir and try again.", { retryAfter: 5 }), internal: false };
+  }
   const fe = err as Partial<FastifyError> & { type?: string };
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return { error: mapped(), internal: false };

@@ -18,6 +18,7 @@ import { invokeRoutes } from './routes/invoke.js';
 import { asyncInvokeRoutes, callRoutes } from './routes/async-invoke.js';
 import { systemLogRoutes } from './routes/system-logs.js';
 import { apiTriggerRoutes } from './routes/api-triggers.js';
+import { apiRevisionRoutes } from './routes/api-revisions.js';
 import { systemFunctionRoutes } from './routes/system-functions.js';
 import { systemSecretRoutes } from './routes/system-secrets.js';
 import { sessionRoutes } from './routes/session.js';
@@ -109,6 +110,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     callRoutes(scope, options);
     systemLogRoutes(scope, options);
     apiTriggerRoutes(scope, options);
+    apiRevisionRoutes(scope, options);
     sessionRoutes(scope, options);
     dashboardDataRoutes(scope, options);
   });

@@ -32,6 +32,20 @@ export interface InvocationRequest {
   body: Readable | Buffer | null;
   /** Declared body length, when known. */
   contentLength?: number;
+  /**
+   * Pins the request to one revision in the function's split (`/function/NAME@r3`);
+   * otherwise an `X-Kss-Revision` request header does, otherwise the weights choose.
+   */
+  revision?: string;
+}
+
+/** One revision in a function's traffic split, as the invoke path routes to it. */
+export interface Route {
+  revision: string;
+  /** The provider-level deployment that runs it. */
+  deployment: FunctionRef;
+  /** Whole-number share, 0–100 (0: reachable only when pinned). */
+  percent: number;
 }
 
 /** Called once with the function's status and headers; returns where its body goes. */
@@ -39,7 +53,7 @@ export type ResponseTarget = (status: number, headers: Record<string, string | s
 
 /** What the invoke path needs to know about a function, from an in-memory cache (no I/O). */
 export interface FunctionLookup {
-  (ref: FunctionRef): { timeoutSeconds: number; maxInflight?: number; maxReplicas?: number } | undefined;
+  (ref: FunctionRef): { timeoutSeconds: number; maxInflight?: number; maxReplicas?: number; routes?: readonly Route[] } | undefined;
 }
 
 export interface InvokerOptions {
@@ -65,6 +79,8 @@ export interface InvocationResult {
   status: number;
   endpointId: string;
   coldStart: boolean;
+  /** The revision that served it, when the function has revisions. */
+  revision?: string;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -115,11 +131,15 @@ export class Invoker {
    * given, is aborted by the caller when its client goes away; the invoker also
    * aborts it on timeout, so a request costs one controller.
    */
-  async invoke(ref: FunctionRef, req: InvocationRequest, target: ResponseTarget, abort?: AbortController): Promise<InvocationResult> {
+  async invoke(fnRef: FunctionRef, req: InvocationRequest, target: ResponseTarget, abort?: AbortController): Promise<InvocationResult> {
     const signal = abort?.signal;
-    const fn = this.#lookup(ref);
-    if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" not found in namespace "${ref.namespace}"; see \`kss list\``);
+    const fn = this.#lookup(fnRef);
+    if (!fn) throw new KssError('KSS_FUNCTION_NOT_FOUND', `function "${fnRef.name}" not found in namespace "${fnRef.namespace}"; see \`kss list\``);
     if (req.contentLength !== undefined && req.contentLength > this.#maxBody) throw payloadTooLarge(this.#maxBody);
+    // From here on `ref` is the deployment that serves: the chosen revision's, or the function's own.
+    const route = fn.routes ? chooseRoute(fnRef, fn.routes, req.revision ?? headerValue(req.headers, 'x-kss-revision')) : undefined;
+    const ref = route?.deployment ?? fnRef;
+    if (route) target = withRevisionHeader(target, route.revision);
 
     const started = this.#clock.now();
     const timeoutMs = fn.timeoutSeconds * 1000;
@@ -140,7 +160,7 @@ export class Invoker {
         this.#coldWaiters.set(k, waiting + 1);
         this.#activate?.(ref).catch((err: unknown) => this.#logger.error({ err, function: `${ref.name}.${ref.namespace}` }, 'could not start a replica'));
         try {
-          endpoints = await this.#waitForEndpoints(ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
+          endpoints = await this.#waitForEndpoints(fnRef, ref, Math.min(deadline, started + this.#maxColdWaitMs), signal);
         } finally {
           const left = (this.#coldWaiters.get(k) ?? 1) - 1;
           if (left > 0) this.#coldWaiters.set(k, left);
@@ -162,7 +182,7 @@ export class Invoker {
       } finally {
         release();
       }
-      return { status, endpointId: endpoint.id, coldStart };
+      return route ? { status, endpointId: endpoint.id, coldStart, revision: route.revision } : { status, endpointId: endpoint.id, coldStart };
     } catch (err) {
       if (err instanceof KssError) status = err.status;
       throw err;
@@ -243,8 +263,8 @@ export class Invoker {
     }
   }
 
-  /** Waits until `ref` has a ready endpoint, the deadline passes, or the caller goes away. */
-  #waitForEndpoints(ref: FunctionRef, deadline: number, signal?: AbortSignal): Promise<readonly Endpoint[]> {
+  /** Waits until deployment `ref` of function `fnRef` has a ready endpoint, the deadline passes, or the caller goes away. */
+  #waitForEndpoints(fnRef: FunctionRef, ref: FunctionRef, deadline: number, signal?: AbortSignal): Promise<readonly Endpoint[]> {
     const key = `${ref.namespace}/${ref.name}`;
     return new Promise((resolve, reject) => {
       let set = this.#waiters.get(key);
@@ -258,7 +278,7 @@ export class Invoker {
         signal?.removeEventListener('abort', onAbort);
       };
       const check = () => {
-        if (!this.#lookup(ref)) {
+        if (!this.#lookup(fnRef)) {
           cleanup();
           reject(new KssError('KSS_FUNCTION_NOT_FOUND', `function "${ref.name}" was removed`));
           return;
@@ -295,6 +315,45 @@ export class Invoker {
     const set = this.#waiters.get(`${ref.namespace}/${ref.name}`);
     if (set) for (const check of [...set]) check();
   }
+}
+
+/**
+ * The revision a request goes to: the pinned one (any in the split, even at 0%), or
+ * one drawn by weight. `random` is injectable for the statistical test.
+ */
+export function chooseRoute(ref: FunctionRef, routes: readonly Route[], pinned: string | undefined, random: () => number = Math.random): Route {
+  if (pinned !== undefined) {
+    const hit = routes.find((r) => r.revision === pinned);
+    if (hit) return hit;
+    throw new KssError('KSS_REVISION_NOT_FOUND', `revision "${pinned.slice(0, 20)}" of "${ref.name}" is not in its traffic split (${routes.map((r) => `${r.revision}=${r.percent}`).join(' ')}); add it with \`kss traffic ${ref.name} ${routes.map((r) => `${r.revision}=${r.percent}`).join(' ')} ${isRevisionLike(pinned) ? pinned : 'rN'}=0\` to test it`);
+  }
+  if (routes.length === 1) return routes[0]!;
+  let draw = random() * 100;
+  for (const r of routes) {
+    if (r.percent <= 0) continue;
+    draw -= r.percent;
+    if (draw < 0) return r;
+  }
+  // Rounding at the top end: the last revision with a share.
+  return [...routes].reverse().find((r) => r.percent > 0) ?? routes[0]!;
+}
+
+function isRevisionLike(v: string): boolean {
+  return /^r[1-9][0-9]{0,8}$/.test(v);
+}
+
+/** A header's value from a raw `[name, value, …]` list (names compared case-insensitively). */
+function headerValue(headers: string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+/** Wraps a target so every reply says which revision served it. */
+function withRevisionHeader(target: ResponseTarget, revision: string): ResponseTarget {
+  return (status, headers) => {
+    headers['x-kss-revision'] = revision;
+    return target(status, headers);
+  };
 }
 
 /** Maps whatever went wrong talking to the replica to one catalogue error. */

@@ -11,7 +11,7 @@
  * the per-function gauges are read from the provider when Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { qualifiedName, scaleSettings, type FunctionCost, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
+import { functionOf, qualifiedName, scaleSettings, type FunctionCost, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
 import type { InvokeObserver } from '../invoke/index.js';
 import { PlainCounter, PlainHistogram, type CounterCell, type HistogramCell } from './plain-metrics.js';
 
@@ -21,6 +21,7 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 /** The invoke path's series of one function, held so a request touches no map but `byCode`. */
 interface FunctionChildren {
   name: string;
+  revision: string | undefined;
   started: CounterCell;
   duration: HistogramCell;
   byCode: Map<number, { invocations: CounterCell; invocationsSeed: CounterCell; seconds: HistogramCell }>;
@@ -147,11 +148,11 @@ export class GatewayMetrics implements InvokeObserver {
     new Gauge({
       name: 'gateway_service_ready_count',
       help: 'Ready replicas per function (OpenFaaS name)',
-      labelNames: ['function_name'],
+      labelNames: ['function_name', 'revision'],
       registers,
       async collect() {
         this.reset();
-        for (const s of await provider.list()) this.set({ function_name: qualifiedName(s.ref) }, s.availableReplicas);
+        for (const s of await provider.list()) this.set({ ...fnLabels(s.ref) }, s.availableReplicas);
       },
     });
     // Per-replica CPU and memory from the cgroups, with OpenFaaS Pro's names and labels.
@@ -159,35 +160,35 @@ export class GatewayMetrics implements InvokeObserver {
     new Counter({
       name: 'pod_cpu_usage_seconds_total',
       help: 'CPU seconds used by a replica since it started (from its cgroup)',
-      labelNames: ['function_name', 'namespace', 'pod'],
+      labelNames: ['function_name', 'namespace', 'pod', 'revision'],
       registers,
       async collect() {
         this.reset();
         for (const s of await provider.list()) {
-          for (const i of s.instances) if (i.usage) this.inc({ function_name: qualifiedName(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.cpuSeconds);
+          for (const i of s.instances) if (i.usage) this.inc({ ...fnLabels(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.cpuSeconds);
         }
       },
     });
     new Gauge({
       name: 'pod_memory_working_set_bytes',
       help: 'Memory a replica uses, minus inactive file cache (from its cgroup)',
-      labelNames: ['function_name', 'namespace', 'pod'],
+      labelNames: ['function_name', 'namespace', 'pod', 'revision'],
       registers,
       async collect() {
         this.reset();
         for (const s of await provider.list()) {
-          for (const i of s.instances) if (i.usage) this.set({ function_name: qualifiedName(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.memoryWorkingSetBytes);
+          for (const i of s.instances) if (i.usage) this.set({ ...fnLabels(s.ref), namespace: s.ref.namespace, pod: i.id }, i.usage.memoryWorkingSetBytes);
         }
       },
     });
     new Gauge({
       name: 'gateway_service_target',
       help: 'Replicas the autoscaler asks for, per function (OpenFaaS name)',
-      labelNames: ['function_name'],
+      labelNames: ['function_name', 'revision'],
       registers,
       async collect() {
         this.reset();
-        for (const s of await provider.list()) this.set({ function_name: qualifiedName(s.ref) }, s.replicas);
+        for (const s of await provider.list()) this.set({ ...fnLabels(s.ref) }, s.replicas);
       },
     });
     new Gauge({
@@ -219,7 +220,8 @@ export class GatewayMetrics implements InvokeObserver {
     const c = this.#children(ref);
     let byCode = c.byCode.get(status);
     if (!byCode) {
-      const labels = { function_name: c.name, code: String(status) };
+      const labels: Record<string, string> = { function_name: c.name, code: String(status) };
+      if (c.revision) labels.revision = c.revision;
       byCode = { invocations: this.#invocations.cell(labels), invocationsSeed: this.#invocationsSeed.cell(labels), seconds: this.#seconds.cell(labels) };
       c.byCode.set(status, byCode);
     }
@@ -235,17 +237,19 @@ export class GatewayMetrics implements InvokeObserver {
   }
 
   #children(ref: FunctionRef): FunctionChildren {
-    const name = qualifiedName(ref);
-    let c = this.#cache.get(name);
+    const key = qualifiedName(ref);
+    let c = this.#cache.get(key);
     if (!c) {
-      c = { name, started: this.#started.cell({ function_name: name }), duration: this.#durationSeed.cell({ function_name: name }), byCode: new Map() };
-      this.#cache.set(name, c);
+      // A revision's deployment (NAME--rN) counts as its function, with a revision label.
+      const labels = fnLabels(ref);
+      c = { name: labels.function_name, revision: labels.revision, started: this.#started.cell(labels), duration: this.#durationSeed.cell(labels), byCode: new Map() };
+      this.#cache.set(key, c);
     }
     return c;
   }
 
   coldStart(ref: FunctionRef, waitedSeconds: number): void {
-    const fn = qualifiedName(ref);
+    const fn = qualifiedName(functionOf(ref).ref);
     this.#coldStarts.inc({ function_name: fn });
     this.#coldWait.observe({ function_name: fn }, waitedSeconds);
   }
@@ -268,4 +272,10 @@ export class GatewayMetrics implements InvokeObserver {
   asyncSettled(ref: FunctionRef, outcome: 'succeeded' | 'retry' | 'failed' | 'dead'): void {
     this.#asyncSettled.inc({ function_name: qualifiedName(ref), outcome });
   }
+}
+
+/** `function_name` as OpenFaaS names it, plus `revision` for a revision's deployment (NAME--rN). */
+function fnLabels(ref: FunctionRef): { function_name: string; revision?: string } {
+  const { ref: fn, revision } = functionOf(ref);
+  return revision ? { function_name: qualifiedName(fn), revision } : { function_name: qualifiedName(fn) };
 }

@@ -25,8 +25,11 @@ export interface QueuedFunctionPolicy {
 
 export interface DispatcherOptions {
   queue: CallQueue;
-  /** Runs one attempt of `call` (the invoke path); never rejects. */
-  invoke: (call: CallRecord) => Promise<AttemptOutcome>;
+  /**
+   * Runs one attempt of `call` (the invoke path); never rejects. `abort` is aborted when
+   * the dispatcher stops and its grace period ends before the attempt does.
+   */
+  invoke: (call: CallRecord, abort: AbortController) => Promise<AttemptOutcome>;
   /** The function's policy, or undefined when it no longer exists (its calls then fail). */
   policy: (namespace: string, name: string) => QueuedFunctionPolicy | undefined;
   /** POSTs a finished call's result to its callback URL; rejects when not delivered (non-2xx, connection error). */
@@ -64,6 +67,10 @@ export class Dispatcher {
   readonly #callbackRetry: RetryPolicy;
   #inFlight = 0;
   #running = new Set<Promise<void>>();
+  /** The attempts running now, so a stop can cut them off and give their calls back. */
+  readonly #attempts = new Set<AbortController>();
+  /** Set when a stop's grace period ended: the attempts still running are returned to the queue. */
+  #releasing = false;
   #stopped = true;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
@@ -87,12 +94,30 @@ export class Dispatcher {
     this.#wake?.();
   }
 
-  /** Stops leasing and waits for the attempts in flight (their calls are settled). */
-  async stop(): Promise<void> {
+  /**
+   * Stops leasing and waits for the attempts in flight (their calls are settled). With
+   * `graceMs`, attempts still running after that long are cut off and their calls
+   * returned to the queue, due at once (they run again, on this gateway's next start or on
+   * another one sharing the queue); callbacks still in flight stay pending.
+   */
+  async stop(graceMs?: number): Promise<void> {
     this.#stopped = true;
     this.notify();
     await this.#loop;
-    await Promise.all([...this.#running]);
+    const all = Promise.all([...this.#running]);
+    if (graceMs === undefined) {
+      await all;
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(0, graceMs))));
+    const timedOut = await Promise.race([all.then(() => false), graceOver]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    this.#releasing = true;
+    if (this.#attempts.size) this.#o.logger.info({ calls: this.#attempts.size }, 'shutdown grace period over: returning running async calls to the queue');
+    for (const abort of this.#attempts) abort.abort();
+    await all;
   }
 
   async #run(): Promise<void> {
@@ -152,6 +177,8 @@ export class Dispatcher {
     const k = `${call.namespace}/${call.name}`;
     this.#inFlight++;
     this.#perFunction.set(k, (this.#perFunction.get(k) ?? 0) + 1);
+    const abort = new AbortController();
+    this.#attempts.add(abort);
     try {
       const policy = this.#o.policy(call.namespace, call.name);
       if (!policy) {
@@ -159,8 +186,15 @@ export class Dispatcher {
         this.#o.onSettled?.(call, 'failed');
         return;
       }
-      const outcome = await this.#o.invoke(call);
+      const outcome = await this.#o.invoke(call, abort);
       const now = this.#clock.now();
+      const answered = 'result' in outcome && outcome.result.status >= 200 && outcome.result.status < 400;
+      if (abort.signal.aborted && this.#releasing && !answered) {
+        // Cut off by a stop, not failed: back in the queue, due now; its attempt count stays (X-Kss-Attempt tells the rerun).
+        await this.#o.queue.settle(call.id, { kind: 'retry', dueAt: now, error: 'the gateway stopped during this attempt; the call runs again' }, now);
+        this.#o.onSettled?.(call, 'retry');
+        return;
+      }
       const status = 'result' in outcome ? outcome.result.status : outcome.status;
       const result = 'result' in outcome ? outcome.result : undefined;
       if (result && status! >= 200 && status! < 400) {
@@ -186,6 +220,7 @@ export class Dispatcher {
       // The queue itself failed (disk full, closed): the lease expires and the call runs again.
       this.#o.logger.error({ err, call: call.id }, 'could not settle an async call; it will run again');
     } finally {
+      this.#attempts.delete(abort);
       this.#inFlight--;
       this.#perFunction.set(k, (this.#perFunction.get(k) ?? 1) - 1);
     }

@@ -13,17 +13,17 @@ export interface InvokePath {
   invoke(ref: FunctionRef, req: InvocationRequest, target: ResponseTarget, abort?: AbortController): Promise<unknown>;
 }
 
-/** Runs one attempt of `call`, collecting the reply; platform errors become a status and a message. */
-export function runCall(invoker: InvokePath, call: CallRecord): Promise<AttemptOutcome> {
+/** Runs one attempt of `call`, collecting the reply; platform errors become a status and a message. `abort` cuts it off. */
+export function runCall(invoker: InvokePath, call: CallRecord, abort?: AbortController): Promise<AttemptOutcome> {
   // OpenFaaS' header, on every attempt, so a function can de-duplicate at-least-once delivery.
-  return invokeBuffered(invoker, { name: call.name, namespace: call.namespace }, call.request, ['X-Call-Id', call.id, 'X-Kss-Attempt', String(call.attempts)]);
+  return invokeBuffered(invoker, { name: call.name, namespace: call.namespace }, call.request, ['X-Call-Id', call.id, 'X-Kss-Attempt', String(call.attempts)], abort);
 }
 
 /**
  * Invokes `ref` with a stored request and collects the whole reply (async calls and
  * sync-mode triggers). Never rejects: platform errors become `{ error, status }`.
  */
-export async function invokeBuffered(invoker: InvokePath, ref: FunctionRef, r: StoredRequest, extraHeaders: string[] = []): Promise<AttemptOutcome> {
+export async function invokeBuffered(invoker: InvokePath, ref: FunctionRef, r: StoredRequest, extraHeaders: string[] = [], abort?: AbortController): Promise<AttemptOutcome> {
   const headers: string[] = [];
   for (const [k, v] of Object.entries(r.headers)) headers.push(k, v);
   headers.push(...extraHeaders);
@@ -45,6 +45,7 @@ export async function invokeBuffered(invoker: InvokePath, ref: FunctionRef, r: S
           },
         });
       },
+      abort,
     );
     return { result: { status, headers: replyHeaders, body: Buffer.concat(chunks), durationSeconds: (performance.now() - started) / 1000 } };
   } catch (err) {

@@ -13,6 +13,7 @@ export * from './cgroups.js';
 export * from './host-support.js';
 export * from './sandbox.js';
 export * from './uid-allocator.js';
+export * from './volume-gid-allocator.js';
 export * from './egress-firewall.js';
 import { EgressFirewall } from './egress-firewall.js';
 

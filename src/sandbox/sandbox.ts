@@ -5,8 +5,9 @@
  * A replica starts as `sh` (joins its cgroup, sets the open-files limit) → `bwrap`
  * (new mount, pid, ipc and uts namespaces; a root of read-only system folders, the
  * function's own code read-only, a private `/tmp`, its secrets at
- * `/var/openfaas/secrets`, nothing of the platform's data) → `setpriv` (the function's
- * own uid and gid, no groups, no capabilities, no new privileges) → the runtime.
+ * `/var/openfaas/secrets`, its volumes at `/var/kss/volumes`, nothing else of the
+ * platform's data) → `setpriv` (the function's own uid and gid, no groups but its
+ * volumes', no capabilities, no new privileges) → the runtime.
  * Each step execs the next, so the runtime is pid 1 of its namespace and the process
  * the gateway spawned is bwrap's monitor.
  *
@@ -23,10 +24,11 @@ import { cpSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, read
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { cpuMillis, memoryBytes, NETWORK_ANNOTATION, networkOf, qualifiedName, SECRETS_MOUNT_PATH, type FunctionSpec, type Runtime, type SecretSource } from '../core/index.js';
+import { cpuMillis, FUNCTION_LABEL, memoryBytes, NETWORK_ANNOTATION, networkOf, qualifiedName, SECRETS_MOUNT_PATH, volumeEnvName, volumeMountPath, type FunctionSpec, type Runtime, type SecretSource } from '../core/index.js';
 import type { EgressFirewall } from './egress-firewall.js';
 import type { IsolatedStart, PooledSandbox, PooledSpecialisation, ReplicaIsolation } from '../providers/local/isolation.js';
 import type { Artifact, LaunchCommand } from '../providers/local/runtime-launchers.js';
+import type { PreparedVolume } from '../providers/local/volumes.js';
 import type { Cgroup, CgroupManager, ReplicaLimits } from './cgroups.js';
 import { which } from './host-support.js';
 import type { UidAllocator } from './uid-allocator.js';
@@ -224,7 +226,17 @@ export class Sandbox implements ReplicaIsolation {
     return this.#o.namespaces !== undefined;
   }
 
-  async isolate(spec: FunctionSpec, artifact: Artifact, instance: string, launch: LaunchCommand): Promise<IsolatedStart> {
+  /**
+   * A pooled sandbox's mounts are fixed when it starts, so it cannot take a function's
+   * volumes (binding them later would need CAP_SYS_ADMIN in the sandbox, or a parent
+   * folder of every volume visible to every function): with namespaces, functions with
+   * volumes start afresh. Without namespaces a volume is only an environment variable.
+   */
+  get poolsVolumes(): boolean {
+    return !this.isolating;
+  }
+
+  async isolate(spec: FunctionSpec, artifact: Artifact, instance: string, launch: LaunchCommand, volumes: readonly PreparedVolume[] = []): Promise<IsolatedStart> {
     const secrets = await this.#secrets(spec);
     const cgroup = this.#o.cgroups?.create(`${instance}-${randomBytes(3).toString('hex')}`, limitsOf(spec, this.#pids));
     const fds: Buffer[] = [];
@@ -246,18 +258,29 @@ export class Sandbox implements ReplicaIsolation {
         args.push('--perms', '0444', '--ro-bind-data', String(4 + fds.length), `${SECRETS_MOUNT_PATH}/${name}`);
         fds.push(value);
       }
+      // Persistent volumes: the folder (root:<gid> 2770) at /var/kss/volumes/<name>; the gid is a supplementary group below.
+      for (const v of volumes) {
+        const at = volumeMountPath(v.name);
+        parentsOf(args, made, at);
+        args.push(v.readOnly ? '--ro-bind' : '--bind', v.hostPath, at);
+        env[volumeEnvName(v.name)] = at;
+      }
+      const groups = volumes.map((v) => v.gid).join(',');
       args.push(
         '--chdir', artifact.dir,
-        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--hostname', spec.service.slice(0, 63),
+        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--hostname', (spec.labels?.[FUNCTION_LABEL] ?? spec.service).slice(0, 63),
         '--as-pid-1', '--die-with-parent', '--new-session',
         '--setenv', 'HOME', '/tmp',
       );
       if (selfDrop) {
         // Our runtimes drop to the uid themselves before loading any function code (KSS_RUN_AS):
         // one exec fewer on every cold start (setpriv measured at ~2 ms here).
-        args.push('--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--setenv', 'KSS_RUN_AS', `${uid}:${uid}`, '--', launch.command, ...launch.args);
+        // KSS_RUN_GROUPS: the volumes' gids, as supplementary groups; the runtime then sets umask 0002.
+        args.push('--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--setenv', 'KSS_RUN_AS', `${uid}:${uid}`, ...(groups ? ['--setenv', 'KSS_RUN_GROUPS', groups] : []), '--', launch.command, ...launch.args);
       } else {
-        args.push('--', ns.setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', launch.command, ...launch.args);
+        // setpriv has no umask option: with volumes, a shell sets 0002 (files group-writable) and execs the server.
+        const umask = groups ? ['/bin/sh', '-c', 'umask 0002 && exec "$@"', 'kss-umask'] : [];
+        args.push('--', ns.setpriv, `--reuid=${uid}`, `--regid=${uid}`, ...(groups ? [`--groups=${groups}`] : ['--clear-groups']), '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', ...umask, launch.command, ...launch.args);
       }
       return this.#start(...this.#limitOpenFiles(ns.bwrap, args, selfLimit), env, fds, cgroup, () => {});
     }
@@ -311,6 +334,8 @@ export class Sandbox implements ReplicaIsolation {
         '--as-pid-1', '--die-with-parent', '--new-session',
         '--setenv', 'HOME', '/tmp',
         '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_CHOWN',
+        // The warm pool's exec shim (runtime "exec") empties its bounding set before it drops to the uid, as setpriv would.
+        ...(runtime === 'exec' ? ['--cap-add', 'CAP_SETPCAP'] : []),
         '--', command.command, ...command.args,
       );
     } else {
@@ -330,7 +355,9 @@ export class Sandbox implements ReplicaIsolation {
       command: wrapped.command,
       args: wrapped.args,
       env: { KSS_NOFILE: String(this.#nofile) },
-      specialise: async (spec, artifact, instance): Promise<PooledSpecialisation | undefined> => {
+      specialise: async (spec, artifact, instance, volumes = []): Promise<PooledSpecialisation | undefined> => {
+        // The mounts of this sandbox are fixed: never weaken them to fit a function's volumes (see poolsVolumes).
+        if (ns && volumes.length) return undefined;
         if (ns) {
           let size = this.#treeSizes.get(artifact.dir);
           if (size === undefined) this.#treeSizes.set(artifact.dir, (size = countEntries(artifact.dir, MAX_POOLED_TREE_ENTRIES)));
@@ -408,6 +435,16 @@ export class Sandbox implements ReplicaIsolation {
       release: () => {
         if (released) return;
         released = true;
+        // The replica is over: a runtime that outlived its SIGKILLed monitor (pid 1 of its namespace
+        // survives it) must not go on answering, from a code slot about to be emptied, as a replica the
+        // gateway already counts as gone. Killed, its requests in flight become 502 KSS_REPLICA_FAILED.
+        for (const pid of cgroup?.pids() ?? []) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // Gone meanwhile.
+          }
+        }
         cleanup();
         cgroup?.remove();
       },

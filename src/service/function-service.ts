@@ -18,8 +18,30 @@ import {
   type ProviderFunctionStatus,
   type ScaleSettings,
 } from '../core/index.js';
-import { invokePolicy, networkOf, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
-import type { InvocationStats } from '../invoke/index.js';
+import { assertValidVolumes, invokePolicy, networkOf, parseFunctionSpec, type InvokePolicy } from '../core/index.js';
+import {
+  CANARY_ANNOTATION,
+  KEEP_REVISIONS,
+  assertRevisionId,
+  deploymentRef,
+  deploymentSpec,
+  functionOf,
+  looksLikeDeployment,
+  parseCanaryPlan,
+  parseTraffic,
+  revisionNumber,
+  sortTraffic,
+  systemClock,
+  type CanaryState,
+  type Clock,
+  type Revision,
+  type TrafficTarget,
+  type RevisionEntry,
+  type RevisionsView,
+} from '../core/index.js';
+import type { Route } from '../invoke/index.js';
+import type { RevisionStore, Routing } from '../store/index.js';
+import type { FunctionCounters, InvocationStats } from '../invoke/index.js';
 import type { CodeStore, FunctionStore, StoreChange, StoredFunction } from '../store/index.js';
 import { isWatchableStore, notFound } from '../store/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -32,7 +54,15 @@ export interface DeployedFunction {
   spec: FunctionSpec;
   policy: InvokePolicy;
   scale: ScaleSettings;
+  /** Its traffic split, when the gateway keeps revisions (the invoke path picks a route). */
+  routes?: Route[];
+  /** The split and the canary, as stored. */
+  routing?: Routing;
 }
+
+/** One revision as the revisions API shows it (the wire type lives in core, shared with the SDK). */
+export type RevisionInfo = RevisionEntry;
+export type { RevisionsView };
 
 export interface FunctionServiceOptions {
   store: FunctionStore;
@@ -44,6 +74,17 @@ export interface FunctionServiceOptions {
   version: string;
   /** Where the secrets a function lists must exist (deploys naming a missing one fail); none: specs may not list secrets. */
   secrets?: SecretSource;
+  /**
+   * Where revisions live. With one, every changing deploy makes a revision that runs as
+   * its own deployment (`NAME--rN`) and traffic is split between them; without one (the
+   * Kubernetes store, for now) a function is one deployment under its own name.
+   */
+  revisions?: RevisionStore;
+  clock?: Clock;
+  /** The canary controller's clock (its steps' deadlines); the gateway's by default, a fake one in tests. */
+  canaryClock?: Clock;
+  /** Longest an update waits for its new revision's first ready replica before moving traffic to it (default 30 s). */
+  readyWaitMs?: number;
 }
 
 /** The trigger manager, as the service drives it. */
@@ -62,7 +103,8 @@ export interface SystemInfo {
 }
 
 /** What happened to a function, for listeners (metrics, rate limits, the log stream). */
-export type FunctionChange = 'deployed' | 'removed' | 'scaled';
+/** `routed`: traffic moved between revisions (by hand, a rollback, a canary step) or revisions were pinned or collected. */
+export type FunctionChange = 'deployed' | 'removed' | 'scaled' | 'routed';
 
 export class FunctionService {
   readonly #store: FunctionStore;
@@ -80,6 +122,16 @@ export class FunctionService {
   readonly #listeners = new Set<(ref: FunctionRef, change: FunctionChange, detail?: string) => void>();
   #scaling: { pin(ref: FunctionRef, replicas: number): void; release(ref: FunctionRef): void } | undefined;
   #triggers: FunctionTriggers | undefined;
+  readonly #revisions: RevisionStore | undefined;
+  readonly #clock: Clock;
+  readonly #canaryClock: Clock;
+  readonly #readyWaitMs: number;
+  /** Revision deployments on the provider, by deployment key → their spec (the autoscaler's list). */
+  readonly #deployments = new Map<string, FunctionSpec>();
+  /** Deployments ever run per function since start (their stats add up to the function's). */
+  readonly #ranDeployments = new Map<string, Set<string>>();
+  /** The newest revision of each function (it may not be in the split: a canary, or one that never got ready). */
+  readonly #latest = new Map<string, string>();
 
   constructor(options: FunctionServiceOptions) {
     this.#store = options.store;
@@ -90,6 +142,15 @@ export class FunctionService {
     this.#logger = options.logger;
     this.#version = options.version;
     this.#secrets = options.secrets;
+    this.#revisions = options.revisions;
+    this.#clock = options.clock ?? systemClock;
+    this.#canaryClock = options.canaryClock ?? this.#clock;
+    this.#readyWaitMs = options.readyWaitMs ?? 30_000;
+  }
+
+  /** True when this gateway keeps revisions (the embedded store). */
+  get keepsRevisions(): boolean {
+    return this.#revisions !== undefined;
   }
 
   /**
@@ -102,9 +163,27 @@ export class FunctionService {
     await Promise.all(
       all.map(async ({ spec }) => {
         try {
-          this.#remember(spec);
-          await this.#builds.ensureBuilt(spec);
-          await this.#provider.deploy(spec);
+          if (!this.#revisions) {
+            this.#remember(spec);
+            await this.#builds.ensureBuilt(spec);
+            await this.#provider.deploy(spec);
+            return;
+          }
+          const ref = refOf(spec);
+          let routing = await this.#revisions.routing(ref);
+          if (!routing) {
+            // A data dir from before revisions: what is stored becomes r1, serving everything.
+            const first = await this.#revisions.add(spec, 'upgrade', this.#now());
+            routing = { traffic: [{ revision: first.revision, percent: 100 }], canary: null };
+            await this.#revisions.setRouting(ref, routing);
+          }
+          const [latest] = await this.#revisions.list(ref);
+          if (latest) this.#latest.set(key(ref), latest.revision);
+          for (const t of routing.traffic) {
+            const rev = await this.#revisions.get(ref, t.revision);
+            if (rev) await this.#deployRevision(rev);
+          }
+          this.#remember(spec, routing);
         } catch (err) {
           failed++;
           this.#logger.error({ function: qualifiedName(refOf(spec)), err }, 'could not start a stored function');
@@ -154,16 +233,68 @@ export class FunctionService {
   /** The spec of a deployed function, from memory (for the invoke path). */
   /** When `ref` last received a request since the gateway started (epoch ms), 0 if never. */
   lastRequestAt(ref: FunctionRef): number {
-    return this.#stats.get(ref).lastRequestAt;
+    return this.counters(ref).lastRequestAt;
+  }
+
+  /** The invoke counters of a function: its own, or summed over its revisions' deployments. */
+  counters(ref: FunctionRef): FunctionCounters {
+    const ran = this.#ranDeployments.get(key(ref));
+    if (!ran) return this.#stats.get(ref);
+    const sum: FunctionCounters = { invocationCount: 0, inFlight: 0, coldStarts: 0, lastRequestAt: 0, busySeconds: 0 };
+    for (const k of ran) {
+      const [namespace, name] = k.split('/') as [string, string];
+      const c = this.#stats.get({ namespace, name });
+      sum.invocationCount += c.invocationCount;
+      sum.inFlight += c.inFlight;
+      sum.coldStarts += c.coldStarts;
+      sum.busySeconds += c.busySeconds;
+      sum.lastRequestAt = Math.max(sum.lastRequestAt, c.lastRequestAt);
+    }
+    return sum;
+  }
+
+  /**
+   * The provider's view of each function, revisions' deployments added up (replicas,
+   * ready replicas, instances): what status, metrics history and the dashboard show.
+   */
+  async liveByFunction(namespace?: string): Promise<ProviderFunctionStatus[]> {
+    const live = await this.#provider.list(namespace);
+    if (!this.#revisions) return live;
+    const byFn = new Map<string, ProviderFunctionStatus>();
+    for (const s of live) {
+      const { ref } = functionOf(s.ref);
+      const k = key(ref);
+      const acc = byFn.get(k);
+      if (!acc) byFn.set(k, { ref, replicas: s.replicas, availableReplicas: s.availableReplicas, instances: [...s.instances] });
+      else {
+        acc.replicas += s.replicas;
+        acc.availableReplicas += s.availableReplicas;
+        acc.instances.push(...s.instances);
+      }
+    }
+    return [...byFn.values()];
   }
 
   lookup(ref: FunctionRef): DeployedFunction | undefined {
     return this.#specs.get(key(ref));
   }
 
-  /** Every deployed function's spec, from memory (the autoscaler walks these). */
+  /** Every deployed function's spec, from memory (triggers, metrics and the dashboard walk these). */
   *specs(): Iterable<FunctionSpec> {
     for (const f of this.#specs.values()) yield f.spec;
+  }
+
+  /**
+   * What runs on the provider, one spec per deployment: each revision's (`NAME--rN`)
+   * when revisions are kept, else each function's. The autoscaler walks these, so every
+   * revision scales on its own.
+   */
+  *deploymentSpecs(): Iterable<FunctionSpec> {
+    if (!this.#revisions) {
+      yield* this.specs();
+      return;
+    }
+    yield* this.#deployments.values();
   }
 
   /**
@@ -182,16 +313,21 @@ export class FunctionService {
     if (replicas < lowest || replicas > max) {
       throw new KssError('KSS_INVALID_SPEC', `replicas: ${replicas} is outside this function's range ${lowest}..${max} (labels com.openfaas.scale.min/max${zero ? '' : '; 0 needs com.openfaas.scale.zero=true'})`);
     }
-    this.#scaling?.pin(ref, replicas);
-    await this.#provider.scale(ref, replicas);
+    // With revisions, the revision serving most of the traffic is the one scaled by hand.
+    const main = fn.routing ? mainRevision(fn.routing.traffic) : undefined;
+    const target = main ? deploymentRef(ref, main) : ref;
+    this.#scaling?.pin(target, replicas);
+    await this.#provider.scale(target, replicas);
     this.#logger.info({ function: qualifiedName(ref), replicas }, 'scaled by hand');
     this.#changed(ref, 'scaled', `scaled by hand to ${replicas} replica(s); kept there until \`kss scale ${ref.name} --auto\``);
   }
 
   /** Hands a manually scaled function back to the autoscaler. */
   autoscale(ref: FunctionRef): void {
-    if (!this.#specs.has(key(ref))) throw notFound(ref);
+    const fn = this.#specs.get(key(ref));
+    if (!fn) throw notFound(ref);
     this.#scaling?.release(ref);
+    for (const t of fn.routing?.traffic ?? []) this.#scaling?.release(deploymentRef(ref, t.revision));
   }
 
   /** Connects the trigger manager: deploys check their triggers before anything is built, and every change syncs them. */
@@ -204,8 +340,112 @@ export class FunctionService {
     this.#scaling = scaling;
   }
 
-  #remember(spec: FunctionSpec): void {
-    this.#specs.set(key(refOf(spec)), { spec, policy: invokePolicy(spec), scale: scaleSettings(spec) });
+  #remember(spec: FunctionSpec, routing?: Routing): void {
+    const ref = refOf(spec);
+    const fn: DeployedFunction = { spec, policy: invokePolicy(spec), scale: scaleSettings(spec) };
+    if (routing) {
+      fn.routing = routing;
+      fn.routes = routing.traffic.map((t) => ({ revision: t.revision, deployment: deploymentRef(ref, t.revision), percent: t.percent }));
+    }
+    this.#specs.set(key(ref), fn);
+  }
+
+  #now(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  /** Starts a revision's deployment unless it runs already (its build is kept, so nothing is rebuilt). */
+  async #deployRevision(rev: Revision): Promise<void> {
+    const spec = deploymentSpec(rev);
+    const k = key(refOf(spec));
+    if (this.#deployments.has(k)) return;
+    await this.#builds.ensureBuilt(rev.spec);
+    await this.#provider.deploy(spec);
+    this.#deployments.set(k, spec);
+    const fnKey = key(refOf(rev.spec));
+    let ran = this.#ranDeployments.get(fnKey);
+    if (!ran) this.#ranDeployments.set(fnKey, (ran = new Set()));
+    ran.add(k);
+  }
+
+  /**
+   * Stops the deployments of `ref` that are no longer in its split, once the requests
+   * they are serving have finished (bounded by the function's timeout): a switch of
+   * traffic loses no request in flight.
+   */
+  #retireUnrouted(ref: FunctionRef, routing: Routing, timeoutSeconds: number): void {
+    const keep = new Set(routing.traffic.map((t) => key(deploymentRef(ref, t.revision))));
+    for (const [k, spec] of this.#deployments) {
+      const owner = functionOf(refOf(spec));
+      if (key(owner.ref) !== key(ref) || keep.has(k)) continue;
+      this.#deployments.delete(k);
+      const dep = refOf(spec);
+      const deadline = this.#clock.now() + timeoutSeconds * 1000 + 1000;
+      const drain = async () => {
+        while (this.#stats.get(dep).inFlight > 0 && this.#clock.now() < deadline) await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
+        // Put back in the split meanwhile (a quick rollback): keep it running.
+        const now = this.#specs.get(key(ref))?.routing;
+        if (now?.traffic.some((t) => key(deploymentRef(ref, t.revision)) === k)) return;
+        if (this.#deployments.has(k)) return;
+        await this.#provider.remove(dep);
+      };
+      void drain().catch((err: unknown) => this.#logger.error({ err, deployment: qualifiedName(dep) }, 'could not stop a retired revision'));
+    }
+  }
+
+  /** Waits (bounded) until `dep` has a ready replica; false when it did not get one in time. */
+  async #waitReady(dep: FunctionRef): Promise<boolean> {
+    const deadline = this.#clock.now() + this.#readyWaitMs;
+    while (this.#clock.now() < deadline) {
+      if (this.#provider.resolve(dep).length > 0) return true;
+      await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 20));
+    }
+    return this.#provider.resolve(dep).length > 0;
+  }
+
+  /** Whether any deployment in `routing` has a ready replica now. */
+  #serving(ref: FunctionRef, routing: Routing | undefined): boolean {
+    return routing?.traffic.some((t) => t.percent > 0 && this.#provider.resolve(deploymentRef(ref, t.revision)).length > 0) ?? false;
+  }
+
+  /** Keeps the newest {@link KEEP_REVISIONS} revisions, every pinned one and every one in the split. */
+  async #collectGarbage(ref: FunctionRef, routing: Routing): Promise<void> {
+    if (!this.#revisions) return;
+    const all = await this.#revisions.list(ref);
+    const inSplit = new Set(routing.traffic.map((t) => t.revision));
+    for (const rev of all.slice(KEEP_REVISIONS)) {
+      if (rev.pinned || inSplit.has(rev.revision) || routing.canary?.from === rev.revision) continue;
+      await this.#revisions.delete(ref, rev.revision);
+      this.#changed(ref, 'routed', `revision ${rev.revision} garbage-collected (more than ${KEEP_REVISIONS} revisions; pin one to keep it)`);
+    }
+  }
+
+  /**
+   * Records a new revision of `spec` and routes to it: 100% at once (after its first
+   * replica is ready, when something is serving now), or the canary's first share when
+   * the spec carries a `kss.canary` plan and an earlier revision serves.
+   */
+  async #newRevision(spec: FunctionSpec, actor: string, previous: Routing | undefined): Promise<{ revision: Revision; routing: Routing; note: string }> {
+    const ref = refOf(spec);
+    const revisions = this.#revisions!;
+    const rev = await revisions.add(spec, actor, this.#now());
+    this.#latest.set(key(ref), rev.revision);
+    await this.#deployRevision(rev);
+    const dep = deploymentRef(ref, rev.revision);
+    const planText = spec.annotations?.[CANARY_ANNOTATION];
+    const main = previous ? mainRevision(previous.traffic) : undefined;
+    if (planText !== undefined && main) {
+      const plan = parseCanaryPlan(planText);
+      const canary: CanaryState = { ...plan, revision: rev.revision, from: main, percent: plan.initialPercent, nextStepAt: this.#canaryClock.now() + plan.intervalSeconds * 1000 };
+      const routing: Routing = { traffic: sortTraffic([{ revision: rev.revision, percent: plan.initialPercent }, { revision: main, percent: 100 - plan.initialPercent }]), canary };
+      return { revision: rev, routing, note: `canary ${rev.revision} starts at ${plan.initialPercent}% (${main} ${100 - plan.initialPercent}%), +${plan.stepPercent}% every ${plan.intervalSeconds}s while its error rate stays ≤ ${fmtPct(plan.maxErrorRate)}${plan.maxP99Seconds !== null ? ` and p99 ≤ ${Math.round(plan.maxP99Seconds * 1000)} ms` : ''}` };
+    }
+    if (this.#serving(ref, previous) && !(await this.#waitReady(dep))) {
+      // Like a Knative revision that never gets Ready: the old one keeps the traffic.
+      const routing = previous!;
+      return { revision: rev, routing, note: `${rev.revision} did not become ready within ${Math.round(this.#readyWaitMs / 1000)}s; traffic stays on ${routing.traffic.map((t) => `${t.revision}=${t.percent}%`).join(' ')} (see \`kss logs ${ref.name}\`; move it with \`kss traffic ${ref.name} ${rev.revision}=100\`)` };
+    }
+    return { revision: rev, routing: { traffic: [{ revision: rev.revision, percent: 100 }], canary: null }, note: `${rev.revision} serves 100%` };
   }
 
   /** Registers a listener for deployed, updated and removed functions (rate-limit buckets, metrics). */
@@ -217,8 +457,8 @@ export class FunctionService {
     for (const l of this.#listeners) l(ref, change, detail);
   }
 
-  /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. */
-  async create(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
+  /** Creates a function; `KSS_FUNCTION_EXISTS` when the name is taken. `actor` is recorded on its first revision. */
+  async create(input: unknown, defaultNamespace?: string, actor = 'anonymous'): Promise<FunctionStatus> {
     const spec = this.#parse(input, defaultNamespace);
     const ref = refOf(spec);
     return this.#mutex.run(key(ref), () => this.#deployingWith(spec, async () => {
@@ -229,40 +469,212 @@ export class FunctionService {
       await this.#triggers?.validate(spec);
       // Built first: a build failure leaves nothing deployed.
       await this.#builds.ensureBuilt(spec);
-      await this.#provider.deploy(spec);
+      let routing: Routing | undefined;
+      if (this.#revisions) {
+        // A removed function's leftovers (a crash between its steps) never leak into the new one.
+        await this.#revisions.removeAll(ref);
+        ({ routing } = await this.#newRevision(spec, actor, undefined));
+      } else await this.#provider.deploy(spec);
       let stored: StoredFunction;
       try {
         stored = await this.#store.create(spec);
+        if (routing) await this.#revisions!.setRouting(ref, routing);
       } catch (err) {
-        await this.#provider.remove(ref);
+        await this.#removeDeployments(ref);
         throw err;
       }
-      this.#remember(spec);
+      this.#remember(spec, routing);
       await this.#triggers?.sync(ref);
-      this.#changed(ref, 'deployed', `deployed (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})`);
+      this.#changed(ref, 'deployed', `deployed (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})${routing ? `: revision ${routing.traffic[0]!.revision}` : ''}`);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function deployed');
       return this.#status(stored);
     }));
   }
 
-  /** Replaces a function's spec; `KSS_FUNCTION_NOT_FOUND` when there is none. */
-  async update(input: unknown, defaultNamespace?: string): Promise<FunctionStatus> {
+  /**
+   * Replaces a function's spec; `KSS_FUNCTION_NOT_FOUND` when there is none. With
+   * revisions, a changed spec becomes a new revision (an unchanged one changes nothing,
+   * as in Knative) and traffic moves to it — at once, or step by step with a canary plan.
+   */
+  async update(input: unknown, defaultNamespace?: string, actor = 'anonymous'): Promise<FunctionStatus> {
     const spec = this.#parse(input, defaultNamespace);
     const ref = refOf(spec);
     return this.#mutex.run(key(ref), () => this.#deployingWith(spec, async () => {
       if (!(await this.#store.get(ref))) throw notFound(ref);
       await this.#assertSecretsExist(spec);
       await this.#triggers?.validate(spec);
+      if (spec.annotations?.[CANARY_ANNOTATION] !== undefined) parseCanaryPlan(spec.annotations[CANARY_ANNOTATION]);
       // Built first: a build failure leaves the previous version serving.
       await this.#builds.ensureBuilt(spec);
-      await this.#provider.update(spec);
+      let detail: string;
+      let routing: Routing | undefined;
+      if (this.#revisions) {
+        const previous = this.#specs.get(key(ref))?.routing ?? (await this.#revisions.routing(ref));
+        const [latest] = await this.#revisions.list(ref);
+        if (latest && canonical(withoutCanary(latest.spec)) === canonical(withoutCanary(spec)) && previous) {
+          routing = previous;
+          detail = `unchanged: ${latest.revision} is this spec already, no new revision`;
+        } else {
+          const made = await this.#newRevision(spec, actor, previous);
+          routing = made.routing;
+          detail = `updated (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}): revision ${made.revision.revision}; ${made.note}`;
+        }
+        await this.#revisions.setRouting(ref, routing);
+      } else {
+        await this.#provider.update(spec);
+        detail = `updated (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}); replicas roll over`;
+      }
       const stored = await this.#store.update(spec);
-      this.#remember(spec);
+      this.#remember(spec, routing);
+      if (routing) {
+        this.#retireUnrouted(ref, routing, spec.timeout);
+        await this.#collectGarbage(ref, routing);
+      }
       await this.#triggers?.sync(ref);
-      this.#changed(ref, 'deployed', `updated (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}); replicas roll over`);
+      this.#changed(ref, 'deployed', detail);
       this.#logger.info({ function: qualifiedName(ref), code: spec.code }, 'function updated');
       return this.#status(stored);
     }));
+  }
+
+  /** The revisions, split and canary of a function. */
+  async revisionsOf(ref: FunctionRef): Promise<RevisionsView> {
+    const revisions = this.#requireRevisions();
+    const fn = this.#specs.get(key(ref));
+    if (!fn) throw notFound(ref);
+    const routing = fn.routing ?? { traffic: [], canary: null };
+    const all = await revisions.list(ref);
+    const live = new Map((await this.#provider.list(ref.namespace)).map((s) => [s.ref.name, s]));
+    const percent = new Map(routing.traffic.map((t) => [t.revision, t.percent]));
+    return {
+      function: ref.name,
+      namespace: ref.namespace,
+      latestRevision: all[0]?.revision ?? null,
+      traffic: routing.traffic,
+      canary: routing.canary ? { ...routing.canary, nextStepAt: new Date(routing.canary.nextStepAt).toISOString() } : null,
+      revisions: all.map((r) => {
+        const dep = deploymentRef(ref, r.revision);
+        const l = live.get(dep.name);
+        return {
+          revision: r.revision,
+          number: r.number,
+          createdAt: r.createdAt,
+          createdBy: r.createdBy,
+          code: r.spec.code ?? null,
+          runtime: r.spec.runtime,
+          pinned: r.pinned,
+          percent: percent.get(r.revision) ?? 0,
+          replicas: l?.replicas ?? 0,
+          availableReplicas: l?.availableReplicas ?? 0,
+          invocationCount: this.#stats.get(dep).invocationCount,
+        };
+      }),
+    };
+  }
+
+  /** Sets the split by hand (cancels a canary). Revisions newly in it start at once; those left out stop once drained. */
+  async setTraffic(ref: FunctionRef, input: unknown, actor = 'anonymous', why?: string): Promise<RevisionsView> {
+    const revisions = this.#requireRevisions();
+    const traffic = parseTraffic(input);
+    await this.#mutex.run(key(ref), async () => {
+      const fn = this.#specs.get(key(ref));
+      if (!fn) throw notFound(ref);
+      const revs: Revision[] = [];
+      for (const t of traffic) {
+        const rev = await revisions.get(ref, t.revision);
+        if (!rev) throw new KssError('KSS_REVISION_NOT_FOUND', `revision ${t.revision} of "${ref.name}" does not exist (it may have been garbage-collected); see \`kss revisions ${ref.name}\``);
+        revs.push(rev);
+      }
+      for (const rev of revs) await this.#deployRevision(rev);
+      const before = fn.routing;
+      const routing: Routing = { traffic, canary: null };
+      await revisions.setRouting(ref, routing);
+      this.#remember(fn.spec, routing);
+      this.#retireUnrouted(ref, routing, fn.spec.timeout);
+      const cancelled = before?.canary ? ` (canary ${before.canary.revision} cancelled)` : '';
+      this.#changed(ref, 'routed', `${why ?? 'traffic set'} by ${actor}: ${fmtTraffic(traffic)}, was ${fmtTraffic(before?.traffic ?? [])}${cancelled}`);
+    });
+    return this.revisionsOf(ref);
+  }
+
+  /** Sends all traffic back to `to`, or to the newest revision older than the one serving most. */
+  async rollback(ref: FunctionRef, to: unknown, actor = 'anonymous'): Promise<RevisionsView> {
+    const revisions = this.#requireRevisions();
+    const fn = this.#specs.get(key(ref));
+    if (!fn) throw notFound(ref);
+    let target: string;
+    if (to !== undefined && to !== null && to !== '') {
+      assertRevisionId(to, 'to');
+      target = to;
+    } else {
+      const main = mainRevision(fn.routing?.traffic ?? []);
+      const canary = fn.routing?.canary;
+      const older = (await revisions.list(ref)).filter((r) => main === undefined || r.number < revisionNumber(canary ? canary.revision : main));
+      if (canary) target = canary.from;
+      else if (older[0]) target = older[0].revision;
+      else throw new KssError('KSS_REVISION_NOT_FOUND', `"${ref.name}" has no revision before ${main ?? 'the current one'} to roll back to; see \`kss revisions ${ref.name}\``);
+    }
+    return this.setTraffic(ref, { [target]: 100 }, actor, `rolled back to ${target}`);
+  }
+
+  /** Pins or unpins a revision (a pinned one is never garbage-collected). */
+  async pinRevision(ref: FunctionRef, revision: unknown, pinned: boolean): Promise<RevisionInfo> {
+    const revisions = this.#requireRevisions();
+    if (!this.#specs.has(key(ref))) throw notFound(ref);
+    assertRevisionId(revision, 'revision');
+    const rev = await revisions.setPinned(ref, revision, pinned);
+    if (!rev) throw new KssError('KSS_REVISION_NOT_FOUND', `revision ${revision} of "${ref.name}" does not exist; see \`kss revisions ${ref.name}\``);
+    this.#changed(ref, 'routed', `revision ${revision} ${pinned ? 'pinned: kept whatever the count' : 'unpinned'}`);
+    return (await this.revisionsOf(ref)).revisions.find((r) => r.revision === revision)!;
+  }
+
+  /** Functions with a canary in progress (the canary controller walks these). */
+  *canaries(): Iterable<{ ref: FunctionRef; canary: CanaryState }> {
+    for (const fn of this.#specs.values()) if (fn.routing?.canary) yield { ref: refOf(fn.spec), canary: fn.routing.canary };
+  }
+
+  /**
+   * Applies a canary controller's decision: the new split (and the canary's next state,
+   * or null when it finished or was rolled back), and the event that explains it. A
+   * decision about a canary that is no longer the one running (a deploy or a manual
+   * split came first) is dropped.
+   */
+  async applyCanary(ref: FunctionRef, expected: CanaryState, routing: Routing, event: string): Promise<boolean> {
+    const revisions = this.#requireRevisions();
+    return this.#mutex.run(key(ref), async () => {
+      const fn = this.#specs.get(key(ref));
+      const current = fn?.routing?.canary;
+      if (!fn || !current || current.revision !== expected.revision || current.nextStepAt !== expected.nextStepAt) return false;
+      await revisions.setRouting(ref, routing);
+      this.#remember(fn.spec, routing);
+      this.#retireUnrouted(ref, routing, fn.spec.timeout);
+      if (!routing.canary) await this.#collectGarbage(ref, routing);
+      this.#changed(ref, 'routed', event);
+      return true;
+    });
+  }
+
+  #requireRevisions(): RevisionStore {
+    if (!this.#revisions) throw new KssError('KSS_BAD_REQUEST', 'this gateway does not keep revisions (the Kubernetes provider does not have them yet); a deploy replaces the function in place');
+    return this.#revisions;
+  }
+
+  /** Stops every deployment of `ref` (all its revisions') and forgets its revisions. */
+  async #removeDeployments(ref: FunctionRef): Promise<void> {
+    if (!this.#revisions) {
+      await this.#provider.remove(ref);
+      return;
+    }
+    const mine = [...this.#deployments].filter(([, spec]) => key(functionOf(refOf(spec)).ref) === key(ref));
+    for (const [k] of mine) this.#deployments.delete(k);
+    await Promise.all(mine.map(([, spec]) => this.#provider.remove(refOf(spec))));
+    for (const k of this.#ranDeployments.get(key(ref)) ?? []) {
+      const [namespace, name] = k.split('/') as [string, string];
+      this.#stats.forget({ namespace, name });
+    }
+    this.#ranDeployments.delete(key(ref));
+    this.#latest.delete(key(ref));
+    await this.#revisions.removeAll(ref);
   }
 
   /**
@@ -309,7 +721,7 @@ export class FunctionService {
       await this.#triggers?.sync(ref);
       this.#changed(ref, 'removed', 'removed');
       this.#stats.forget(ref);
-      await this.#provider.remove(ref);
+      await this.#removeDeployments(ref);
       this.#logger.info({ function: qualifiedName(ref) }, 'function removed');
     });
   }
@@ -321,7 +733,7 @@ export class FunctionService {
   }
 
   async list(namespace?: string): Promise<FunctionStatus[]> {
-    const [stored, live] = await Promise.all([this.#store.list(namespace), this.#provider.list(namespace)]);
+    const [stored, live] = await Promise.all([this.#store.list(namespace), this.liveByFunction(namespace)]);
     const byKey = new Map(live.map((s) => [key(s.ref), s]));
     return stored.map((s) => this.#toStatus(s, byKey.get(key(refOf(s.spec)))));
   }
@@ -365,9 +777,14 @@ export class FunctionService {
 
   #parse(input: unknown, defaultNamespace?: string): FunctionSpec {
     const spec = parseFunctionSpec(execByDefault(input), { defaultNamespace, version: this.#version });
+    if (this.#revisions && looksLikeDeployment(spec.service)) {
+      throw new KssError('KSS_INVALID_NAME', `service: "${spec.service}" ends like a revision's deployment (NAME--rN), which is reserved; choose another name`);
+    }
+    if (spec.annotations?.[CANARY_ANNOTATION] !== undefined) parseCanaryPlan(spec.annotations[CANARY_ANNOTATION]);
     scaleSettings(spec);
     invokePolicy(spec);
     networkOf(spec);
+    assertValidVolumes(spec);
     if (spec.secrets?.length) {
       if (!this.#secrets) throw new KssError('KSS_INVALID_SPEC', 'secrets: this gateway has no secret store; remove `secrets` from the function to deploy it');
       spec.secrets.forEach((name, i) => assertValidSecretName(name, `secrets[${i}]`));
@@ -383,13 +800,43 @@ export class FunctionService {
   }
 
   async #status(stored: StoredFunction): Promise<FunctionStatus> {
-    return this.#toStatus(stored, await this.#provider.get(refOf(stored.spec)));
+    const ref = refOf(stored.spec);
+    if (!this.#revisions) return this.#toStatus(stored, await this.#provider.get(ref));
+    const live = (await this.liveByFunction(ref.namespace)).find((s) => s.ref.name === ref.name);
+    return this.#toStatus(stored, live);
   }
 
   #toStatus(stored: StoredFunction, live: ProviderFunctionStatus | undefined): FunctionStatus {
-    const counters = this.#stats.get(refOf(stored.spec));
-    return toFunctionStatus(stored.spec, stored, live ?? { replicas: 0, availableReplicas: 0, instances: [] }, counters);
+    const ref = refOf(stored.spec);
+    const counters = this.counters(ref);
+    const status = toFunctionStatus(stored.spec, stored, live ?? { replicas: 0, availableReplicas: 0, instances: [] }, counters);
+    const routing = this.#specs.get(key(ref))?.routing;
+    if (routing) {
+      status.traffic = routing.traffic;
+      status.latestRevision = this.#latest.get(key(ref)) ?? `r${Math.max(...routing.traffic.map((t) => revisionNumber(t.revision)))}`;
+    }
+    return status;
   }
+}
+
+/** The revision with the largest share (the newest on a tie). */
+function mainRevision(traffic: readonly TrafficTarget[]): string | undefined {
+  return [...traffic].sort((a, b) => b.percent - a.percent || revisionNumber(b.revision) - revisionNumber(a.revision))[0]?.revision;
+}
+
+function fmtTraffic(traffic: readonly TrafficTarget[]): string {
+  return traffic.length ? traffic.map((t) => `${t.revision}=${t.percent}%`).join(' ') : 'nothing';
+}
+
+function fmtPct(rate: number): string {
+  return `${(rate * 100).toFixed(rate * 100 >= 10 || Number.isInteger(rate * 100) ? 0 : 1)}%`;
+}
+
+/** A spec without its canary plan: changing only the plan is no new revision. */
+function withoutCanary(spec: FunctionSpec): FunctionSpec {
+  if (spec.annotations?.[CANARY_ANNOTATION] === undefined) return spec;
+  const { [CANARY_ANNOTATION]: _plan, ...annotations } = spec.annotations;
+  return { ...spec, annotations };
 }
 
 /**

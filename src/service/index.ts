@@ -1,3 +1,4 @@
 /** The service layer both API surfaces call. */
-export { FunctionService, type FunctionServiceOptions, type SystemInfo, type DeployedFunction } from './function-service.js';
+export { FunctionService, type FunctionServiceOptions, type SystemInfo, type DeployedFunction, type RevisionInfo, type RevisionsView, type FunctionChange } from './function-service.js';
 export { KeyedMutex } from './keyed-mutex.js';
+export * from './canary-controller.js';

@@ -2,3 +2,4 @@
 export * from './function-store.js';
 export * from './sqlite-store.js';
 export * from './code-store.js';
+export * from './revision-store.js';

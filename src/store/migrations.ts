@@ -64,4 +64,31 @@ export const MIGRATIONS: readonly string[] = [
      value     INTEGER NOT NULL,
      PRIMARY KEY (namespace, name, trigger)
    ) WITHOUT ROWID;`,
+  // 7: the gid of each persistent volume (kss.volume): its folder is root:<gid> 2770 and every
+  //    replica of a function naming it gets the gid as a supplementary group. Never reused:
+  //    volumes (and their files) outlive the functions that use them.
+  `CREATE TABLE volume_gids (
+     name TEXT PRIMARY KEY,
+     gid  INTEGER NOT NULL UNIQUE
+   ) WITHOUT ROWID;`,
+  // 8: revisions (issue #12): every deploy that changes a function keeps its spec here, numbered
+  //    per function (r1, r2, …; numbers are never reused while the function exists), and the
+  //    traffic split between them with the canary in progress, if any.
+  `CREATE TABLE revisions (
+     namespace  TEXT NOT NULL,
+     name       TEXT NOT NULL,
+     number     INTEGER NOT NULL,
+     spec       TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     pinned     INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (namespace, name, number)
+   ) WITHOUT ROWID;
+   CREATE TABLE function_traffic (
+     namespace TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     traffic   TEXT NOT NULL,
+     canary    TEXT,
+     PRIMARY KEY (namespace, name)
+   ) WITHOUT ROWID;`,
 ];

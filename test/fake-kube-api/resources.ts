@@ -64,6 +64,7 @@ export function defaultResources(): ResourceDefinition[] {
     builtin('', 'v1', 'namespaces', 'Namespace', { namespaced: false, status: true, shortNames: ['ns'] }),
     builtin('', 'v1', 'configmaps', 'ConfigMap', { shortNames: ['cm'] }),
     builtin('', 'v1', 'secrets', 'Secret'),
+    builtin('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', { status: true, shortNames: ['pvc'] }),
     builtin('', 'v1', 'services', 'Service', { shortNames: ['svc'] }),
     builtin('', 'v1', 'serviceaccounts', 'ServiceAccount', { shortNames: ['sa'] }),
     builtin('', 'v1', 'pods', 'Pod', { status: true, shortNames: ['po'] }),

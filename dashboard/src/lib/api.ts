@@ -13,6 +13,8 @@ export { ApiError };
 export type { FunctionStatus } from '../../../src/core/function-status.js';
 export type { CallView } from '../../../src/queue/async-calls.js';
 export type { SecretView } from '../../../src/client/client.js';
+/** Revisions and traffic splits (issue #12): `client.revisions`, `setTraffic`, `rollback`, `pinRevision`. */
+export type { CanaryView, FunctionView, RevisionEntry, RevisionsView, TrafficTarget } from '../../../src/client/client.js';
 
 export const CSRF_HEADER = { 'x-kss-csrf': '1' } as const;
 

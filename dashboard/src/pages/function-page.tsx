@@ -4,17 +4,20 @@ import { ErrorAlert } from '../components/error-alert.js';
 import { InvokePanel } from '../components/invoke-panel.js';
 import { LogsPanel } from '../components/logs-panel.js';
 import { MetricsCharts } from '../components/metrics-charts.js';
+import { RevisionsPanel } from '../components/revisions-panel.js';
 import { TabPanel, Tabs, type TabItem } from '../components/tabs.js';
 import { ApiError, client, metrics, type FunctionStatus } from '../lib/api.js';
 import { bytes, dateTime, functionState, NONE, num, relativeTime, stateClass } from '../lib/format.js';
 import { href, navigate } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
+import { volumesOf, type VolumeMount } from '../../../src/core/volume-spec.js';
 
 type TriggerRow = Awaited<ReturnType<typeof client.listTriggers>>['triggers'][number];
 
 /**
  * One function (route `/functions/<name>?namespace=ns`): its summary and replicas,
- * Edit and Delete, and tabs to test it, chart its metrics, follow its logs and see its triggers.
+ * Edit and Delete, and tabs to test it, chart its metrics, follow its logs, see its triggers,
+ * and manage its revisions and traffic split.
  */
 export function FunctionPage({ name, namespace }: { name: string; namespace?: string }) {
   const [gone, setGone] = useState(false);
@@ -44,6 +47,8 @@ export function FunctionPage({ name, namespace }: { name: string; namespace?: st
     { id: 'test', label: 'Test' },
     { id: 'metrics', label: 'Metrics' },
     { id: 'logs', label: 'Logs' },
+    // Gateways that keep revisions name the latest one in the status.
+    ...(fn?.latestRevision ? [{ id: 'revisions', label: 'Revisions' }] : []),
     ...(hasTriggers ? [{ id: 'triggers', label: 'Triggers' }] : []),
   ];
   const selected = tabs.some((t) => t.id === tab) ? tab : 'test';
@@ -94,6 +99,11 @@ export function FunctionPage({ name, namespace }: { name: string; namespace?: st
           <TabPanel idPrefix="fn" id="logs" selected={selected}>
             {selected === 'logs' ? <LogsPanel name={name} namespace={namespace} instances={(fn.instances ?? []).map((i) => i.id)} /> : null}
           </TabPanel>
+          {fn.latestRevision ? (
+            <TabPanel idPrefix="fn" id="revisions" selected={selected}>
+              {selected === 'revisions' ? <RevisionsPanel name={name} namespace={ns} onChanged={status.refresh} /> : null}
+            </TabPanel>
+          ) : null}
           {hasTriggers ? (
             <TabPanel idPrefix="fn" id="triggers" selected={selected}>
               <ErrorAlert error={triggers.error} prefix="Cannot list the triggers" />
@@ -116,6 +126,7 @@ function limitsText(r: { memory?: string; cpu?: string } | undefined): string {
 function FunctionSummary({ fn }: { fn: FunctionStatus }) {
   const state = functionState(fn);
   const labels = Object.entries(fn.labels ?? {});
+  const volumes = volumesIn(fn);
   const now = Date.now();
   return (
     <dl className="summary">
@@ -208,6 +219,18 @@ function FunctionSummary({ fn }: { fn: FunctionStatus }) {
             {fn.secrets.map((s) => (
               <span key={s} className="tag">
                 {s}
+              </span>
+            ))}
+          </dd>
+        </div>
+      ) : null}
+      {volumes.length ? (
+        <div>
+          <dt>Volumes</dt>
+          <dd>
+            {volumes.map((v) => (
+              <span key={v.name} className="tag">
+                {v.readOnly ? `${v.name} (read-only)` : v.name}
               </span>
             ))}
           </dd>
@@ -353,4 +376,13 @@ function TriggersTable({ triggers }: { triggers: TriggerRow[] }) {
       </table>
     </div>
   );
+}
+
+/** The volumes a function names (`kss.volume`), as the gateway accepted them; none if the annotation does not parse. */
+function volumesIn(fn: FunctionStatus): VolumeMount[] {
+  try {
+    return volumesOf(fn);
+  } catch {
+    return [];
+  }
 }

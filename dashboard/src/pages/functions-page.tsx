@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ErrorAlert } from '../components/error-alert.js';
-import { client, metrics, type FunctionStatus, type FunctionSummary } from '../lib/api.js';
+import { client, metrics, type FunctionSummary, type FunctionView } from '../lib/api.js';
 import { functionState, ms, NONE, percent, relativeTime, stateClass, type FunctionState } from '../lib/format.js';
 import { functionPath, href } from '../lib/router.js';
 import { usePoll } from '../lib/use-poll.js';
@@ -9,6 +9,8 @@ interface Row {
   key: string;
   name: string;
   namespace: string;
+  /** The newest revision (`r4`); undefined from a gateway without revisions. */
+  latestRevision?: string;
   state: FunctionState;
   runtime: string;
   ready: number;
@@ -35,7 +37,7 @@ const COLUMNS: { key: SortKey; label: string; numeric?: boolean }[] = [
   { key: 'lastInvoked', label: 'Last invoked', numeric: true },
 ];
 
-function toRows(functions: FunctionStatus[], summary: FunctionSummary[] | undefined): Row[] {
+function toRows(functions: FunctionView[], summary: FunctionSummary[] | undefined): Row[] {
   const byKey = new Map((summary ?? []).map((s) => [`${s.namespace}/${s.name}`, s]));
   return functions.map((f) => {
     const key = `${f.namespace}/${f.name}`;
@@ -45,6 +47,7 @@ function toRows(functions: FunctionStatus[], summary: FunctionSummary[] | undefi
       key,
       name: f.name,
       namespace: f.namespace,
+      ...(f.latestRevision ? { latestRevision: f.latestRevision } : {}),
       state: functionState(f),
       runtime: f.runtime ?? NONE,
       ready: f.availableReplicas,
@@ -144,6 +147,13 @@ export function FunctionsPage() {
                   <tr key={r.key} data-testid={`function-row-${r.name}`}>
                     <td>
                       <a href={href(functionPath(r.name, r.namespace))}>{r.name}</a>
+                      {r.latestRevision ? (
+                        <span className="muted small" data-testid={`latest-revision-${r.name}`} title="latest revision">
+                          {' '}
+                          <span className="visually-hidden">latest revision </span>
+                          {r.latestRevision}
+                        </span>
+                      ) : null}
                     </td>
                     <td>{r.namespace}</td>
                     <td>

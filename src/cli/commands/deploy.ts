@@ -5,8 +5,11 @@ import { basename, dirname, resolve } from 'node:path';
 import { buildFunction, uploadFunction } from '../package-function.js';
 import { runtimeForLang, readStackFile, type StackFunction } from '../stack-file.js';
 import { commandContext, functionUrl, type GlobalOptions } from '../context.js';
-import { CliError, EXIT_USAGE } from '../output.js';
+import { CliError, EXIT_USAGE, type Output } from '../output.js';
 import { collect, parsePairs } from '../parse.js';
+import { ApiError, type KssClient, type RevisionsView } from '../../client/index.js';
+import { canaryAnnotation, type CanaryAnnotation, type CanaryFlags } from '../canary-flags.js';
+import { canaryLine, splitText } from '../revision-format.js';
 
 /** How a command picks functions: a stack file (optionally one of it), or one from flags. */
 export interface SelectOptions {
@@ -17,7 +20,7 @@ export interface SelectOptions {
   runtime?: string;
 }
 
-interface DeployOptions extends SelectOptions {
+interface DeployOptions extends SelectOptions, CanaryFlags {
   namespace?: string;
   env?: string[];
   label?: string[];
@@ -39,8 +42,15 @@ export function deployCommand(program: Command): void {
     .option('--label <name=value>', 'label, e.g. com.openfaas.scale.min=2 (repeatable)', collect)
     .option('--no-wait', 'return once deployed, without waiting for a ready replica')
     .option('--ready-timeout <seconds>', 'how long to wait for readiness', '60')
+    .option('--canary <percent>', 'start the new revision at this share of the traffic (10%) and shift it step by step, rolling back by itself on errors')
+    .option('--step <percent/interval>', 'with --canary: share added per step and how often (default 20%/1m)')
+    .option('--max-error-rate <percent>', 'with --canary: roll back when the new revision\'s error rate in a step is above this (default 5%)')
+    .option('--max-p99 <duration>', 'with --canary: roll back when its p99 latency in a step is above this, e.g. 500ms (default: no limit)')
+    .addHelpText('after', '\nCanary deploys (sets the kss.canary annotation; see docs/revisions.md):\n  kss deploy -f stack.yml --canary 10%\n  kss deploy -f stack.yml --canary 10% --step 20%/1m --max-error-rate 5% --max-p99 500ms')
     .action(async (opts: DeployOptions, cmd: Command) => {
       const ctx = commandContext(cmd.optsWithGlobals<GlobalOptions>());
+      // Flags are checked before anything is packaged or uploaded.
+      const canary = canaryAnnotation(opts);
       const { functions, gateway } = selectFunctions(opts);
       const client = ctx.client(gateway);
       const results = [];
@@ -49,9 +59,11 @@ export function deployCommand(program: Command): void {
         if (opts.namespace) extra.namespace = opts.namespace;
         if (opts.env?.length) extra.envVars = { ...(fn.spec.envVars as object), ...parsePairs(opts.env, '--env') };
         if (opts.label?.length) extra.labels = { ...(fn.spec.labels as object), ...parsePairs(opts.label, '--label') };
+        if (canary) extra.annotations = { ...(fn.spec.annotations as object), [canary.key]: canary.value };
         const spec = await uploadFunction(client, fn, ctx.out, extra);
         await buildFunction(client, spec, ctx.out);
-        ctx.out.progress(`${fn.name}: deploying`);
+        const before = await latestRevision(client, fn.name, (spec.namespace as string | undefined) ?? opts.namespace);
+        ctx.out.progress(`${fn.name}: deploying${canary ? ` as a canary (${canary.value})` : ''}`);
         const { status: deployed, created } = await client.deploy({ ...spec, service: fn.name });
         let status = deployed;
         if (opts.wait) {
@@ -59,9 +71,15 @@ export function deployCommand(program: Command): void {
           status = await client.waitReady(fn.name, { namespace: deployed.namespace, timeoutMs: Number(opts.readyTimeout) * 1000 });
         }
         const url = functionUrl(client.gateway, fn.name, status.namespace);
-        results.push({ name: fn.name, namespace: status.namespace, created, code: spec.code, url, replicas: status.replicas, availableReplicas: status.availableReplicas });
+        // A gateway without revisions (older, or the Kubernetes provider for now) answers an error: nothing to print then.
+        const revisions = await client.revisions(fn.name, status.namespace).then((v) => (v.latestRevision ? v : undefined), () => undefined);
+        const revision = revisions ? { revision: revisions.latestRevision, revisionCreated: revisions.latestRevision !== before, traffic: revisions.traffic, canary: revisions.canary } : {};
+        results.push({ name: fn.name, namespace: status.namespace, created, code: spec.code, url, replicas: status.replicas, availableReplicas: status.availableReplicas, ...revision });
         ctx.out.progress(`${fn.name}: ${created ? 'deployed' : 'updated'}, ${status.availableReplicas}/${status.replicas} ready`);
-        if (!ctx.out.json) ctx.out.line(`URL: ${url}`);
+        if (!ctx.out.json) {
+          ctx.out.line(`URL: ${url}`);
+          if (revisions) printRevision(ctx.out, revisions, before, canary);
+        }
       }
       if (ctx.out.json) ctx.out.result(results, () => {});
     });
@@ -88,4 +106,34 @@ export function selectFunctions(opts: SelectOptions): { functions: StackFunction
   const functions = opts.filter ? stack.functions.filter((f) => f.name === opts.filter) : stack.functions;
   if (functions.length === 0) throw new CliError(`--filter: no function "${opts.filter}" in ${opts.file ?? 'stack.yml'}`, EXIT_USAGE);
   return { functions, gateway: stack.gateway };
+}
+
+/** The function's latest revision before the deploy; undefined for a new function (or a gateway without revisions). */
+async function latestRevision(client: KssClient, name: string, namespace?: string): Promise<string | undefined> {
+  try {
+    return (await client.getFunction(name, namespace)).latestRevision;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'KSS_FUNCTION_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/** Which revision the deploy made (if any), the split, and where a canary starts. */
+function printRevision(out: Output, view: RevisionsView, before: string | undefined, canary: CanaryAnnotation | undefined): void {
+  const made = view.latestRevision !== before;
+  if (!made) {
+    out.line(`Revision: ${view.latestRevision} (unchanged: this deploy changed nothing, so no new revision); traffic ${splitText(view.traffic)}`);
+    if (canary) out.progress(`--canary had nothing to do: a canary starts only when a deploy changes the function.`);
+    return;
+  }
+  out.line(`Revision: ${view.latestRevision} created; traffic ${splitText(view.traffic)}`);
+  if (view.canary?.revision === view.latestRevision) {
+    out.line(canaryLine(view.canary, view.function));
+  } else if (canary) {
+    out.progress(
+      before === undefined
+        ? `${view.latestRevision} is the first revision, so it takes all the traffic: a canary needs an earlier revision to compare with.`
+        : `No canary is running for ${view.latestRevision}; \`kss logs ${view.function}\` shows why (it may have finished or been rolled back already).`,
+    );
+  }
 }

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { startEmbedded } from '../../gateway/embedded.js';
 import { VERSION } from '../../version.js';
 import { prettyLogStream } from '../log-format.js';
 import { CliError, EXIT_USAGE } from '../output.js';
@@ -35,6 +34,7 @@ interface UpOptions {
   kubeconfig?: string;
   functionNamespace?: string[];
   gatewayNamespace?: string;
+  shutdownGrace: string;
 }
 
 /**
@@ -66,6 +66,7 @@ export function upCommand(program: Command): void {
     .option('--tls-key <file>', 'and this private key (PEM)')
     .option('--cors-origin <origin>', 'allow browser calls to the admin API from this origin (repeatable)', collect)
     .option('--headers-timeout <seconds>', 'close connections that take longer to send their headers', '10')
+    .option('--shutdown-grace <seconds>', 'on SIGTERM/SIGINT: how long in-flight requests and running async calls may finish before connections are cut and the calls go back to the queue (env KSS_SHUTDOWN_GRACE)', process.env.KSS_SHUTDOWN_GRACE ?? '30')
     .option('--warm-pool <n>', 'runtime processes kept started per language for fast cold starts (0: off; env KSS_WARM_POOL)', process.env.KSS_WARM_POOL ?? '2')
     .option('--queue <where>', 'async-call queue: sqlite (in the data dir) or a NATS JetStream URL such as nats://127.0.0.1:4222, for several gateways sharing one queue (env KSS_QUEUE)', process.env.KSS_QUEUE ?? 'sqlite')
     .option('--queue-workers <n>', 'async calls this gateway runs at once over all functions (0: it only accepts them; env KSS_QUEUE_WORKERS)', process.env.KSS_QUEUE_WORKERS ?? '64')
@@ -92,6 +93,8 @@ export function upCommand(program: Command): void {
       }
       const headersTimeout = Number(opts.headersTimeout);
       if (!(headersTimeout > 0)) throw new CliError('--headers-timeout: a number of seconds', EXIT_USAGE);
+      const shutdownGrace = Number(opts.shutdownGrace);
+      if (!(shutdownGrace >= 0) || !Number.isFinite(shutdownGrace)) throw new CliError('--shutdown-grace: a number of seconds (0 or more)', EXIT_USAGE);
       const warmPool = Number(opts.warmPool);
       if (!Number.isInteger(warmPool) || warmPool < 0 || warmPool > 32) throw new CliError('--warm-pool: a whole number from 0 to 32', EXIT_USAGE);
       const queueWorkers = Number(opts.queueWorkers);
@@ -106,7 +109,7 @@ export function upCommand(program: Command): void {
       if (opts.provider === 'local' && (opts.kubeconfig || opts.functionNamespace)) throw new CliError('--kubeconfig and --function-namespace go with --provider kubernetes', EXIT_USAGE);
       const logger = pino({ level: opts.logLevel, base: undefined }, opts.logFormat === 'pretty' ? prettyLogStream() : process.stdout);
       const dataDir = resolve(opts.dataDir);
-      const platform = await startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector, provider: opts.provider as 'local' | 'kubernetes', kubeconfig: opts.kubeconfig, functionNamespaces, gatewayNamespace: opts.gatewayNamespace || undefined, runtimeImages: runtimeImagesFromEnv() });
+      const platform = await (await import('../../gateway/embedded.js')).startEmbedded({ port, host: opts.host, dataDir, logger, maxBodyBytes, auth: opts.auth, clientRate, tls, corsOrigins: opts.corsOrigin, headersTimeoutMs: headersTimeout * 1000, shutdownGraceMs: shutdownGrace * 1000, warmPool, sandbox: opts.sandbox as SandboxMode, queueConcurrency: queueWorkers, callbackAllow: opts.callbackAllow, queue: opts.queue, metrics: opts.metrics, connectors: opts.connector, provider: opts.provider as 'local' | 'kubernetes', kubeconfig: opts.kubeconfig, functionNamespaces, gatewayNamespace: opts.gatewayNamespace || undefined, runtimeImages: runtimeImagesFromEnv() });
       logger.info({ url: platform.url, dataDir, provider: opts.provider, version: VERSION }, `Kube-Serverless ${VERSION} is up on ${platform.url}`);
       if (!platform.admin) {
         logger.warn('authentication is OFF (--no-auth): anyone who can reach this port can deploy and run code. Use it only for local experiments.');
@@ -123,8 +126,21 @@ export function upCommand(program: Command): void {
           process.exit(1);
         }
         stopping = true;
-        logger.info({ signal }, 'stopping: finishing in-flight requests and stopping replicas');
-        await platform.close();
+        logger.info({ signal, graceSeconds: shutdownGrace }, 'stopping: finishing in-flight requests and stopping replicas');
+        // A close that hangs past the grace period (a replica that will not stop) still ends the process.
+        const deadline = setTimeout(() => {
+          logger.error('shutdown did not finish in time: exiting now');
+          logger.flush?.();
+          process.exit(1);
+        }, shutdownGrace * 1000 + 30_000);
+        deadline.unref();
+        try {
+          await platform.close();
+        } catch (err) {
+          logger.error({ err }, 'shutdown failed');
+          logger.flush?.();
+          process.exit(1);
+        }
         logger.info('stopped');
         logger.flush?.();
         process.exit(0);

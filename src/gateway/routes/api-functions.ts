@@ -7,12 +7,13 @@ import { isPlainObject, KssError } from '../../core/index.js';
 import type { GatewayContext } from '../context.js';
 import { invokeHandler } from './invoke.js';
 import { namespaceParam, optionalNamespaceParam, refParam } from './namespace-param.js';
+import { actorOf } from './api-revisions.js';
 
 export function apiFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/api/v1/functions', { config: { auth: 'read' } }, async (req) => ({ items: await ctx.service.list(optionalNamespaceParam(req.query)) }));
 
   app.post('/api/v1/functions', { config: { auth: 'deploy', audit: 'function.create' } }, async (req, reply) => {
-    const status = await ctx.service.create(req.body, namespaceParam(req.query));
+    const status = await ctx.service.create(req.body, namespaceParam(req.query), actorOf(req));
     return reply.code(201).header('location', `/api/v1/functions/${status.name}?namespace=${status.namespace}`).send(status);
   });
 
@@ -25,7 +26,7 @@ export function apiFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     if (body.service !== undefined && body.service !== ref.name) {
       throw new KssError('KSS_INVALID_SPEC', `service: "${String(body.service).slice(0, 63)}" does not match the name in the URL ("${ref.name}")`);
     }
-    return ctx.service.update({ ...body, service: ref.name, namespace: body.namespace ?? ref.namespace }, ref.namespace);
+    return ctx.service.update({ ...body, service: ref.name, namespace: body.namespace ?? ref.namespace }, ref.namespace, actorOf(req));
   });
 
   app.delete<{ Params: { name: string } }>('/api/v1/functions/:name', { config: { auth: 'deploy', audit: 'function.remove' } }, async (req, reply) => {

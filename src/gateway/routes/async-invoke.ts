@@ -24,14 +24,15 @@ export function asyncInvokeRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const handler = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
       const raw = request.raw;
       const { name, path } = splitFunctionUrl(`/function/${(raw.url ?? '/').slice(PREFIX.length)}`);
-      const ref = admitInvocation(ctx, request, name);
+      const { revision, ...ref } = admitInvocation(ctx, request, name);
       const callbackUrl = calls.checkCallback(headerValue(raw.headers['x-callback-url']));
       const q = path.indexOf('?');
       const stored: StoredRequest = {
         method: raw.method ?? 'POST',
         path: q < 0 ? path : path.slice(0, q),
         query: q < 0 ? '' : path.slice(q + 1),
-        headers: storedHeaders(raw.rawHeaders, request.principal !== undefined && ctx.authenticator.enabled, request.ip, request.protocol),
+        // A pin in the URL (`NAME@r3`) travels with the call as the header the invoke path reads.
+        headers: { ...storedHeaders(raw.rawHeaders, request.principal !== undefined && ctx.authenticator.enabled, request.ip, request.protocol), ...(revision ? { 'x-kss-revision': revision } : {}) },
         body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
       };
       const id = await calls.accept(ref, stored, callbackUrl);

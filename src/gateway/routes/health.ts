@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../context.js';
+import { functionOf, type FunctionRef } from '../../core/index.js';
 
 /** `GET /healthz` (OpenFaaS) and `GET /system/info`. */
 export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
@@ -20,10 +21,16 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
         if (i.state !== 'ready' || !i.origin) continue;
         groups.push({
           targets: [new URL(i.origin).host],
-          labels: { function_name: `${s.ref.name}.${s.ref.namespace}`, namespace: s.ref.namespace, instance_id: i.id, __metrics_path__: '/metrics' },
+          labels: { ...targetLabels(s.ref), namespace: s.ref.namespace, instance_id: i.id, __metrics_path__: '/metrics' },
         });
       }
     }
     return groups;
   });
+}
+
+/** A revision's deployment (NAME--rN) is labelled as its function, with the revision. */
+function targetLabels(ref: FunctionRef): { function_name: string; revision?: string } {
+  const { ref: fn, revision } = functionOf(ref);
+  return { function_name: `${fn.name}.${fn.namespace}`, ...(revision ? { revision } : {}) };
 }

@@ -4,7 +4,7 @@
  * the reply streams straight back; nothing is buffered whole.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { KssError, parseQualifiedName, type FunctionRef } from '../../core/index.js';
+import { assertRevisionId, KssError, parseQualifiedName, type FunctionRef } from '../../core/index.js';
 import { forwardableRawHeaders } from '../../invoke/index.js';
 import type { GatewayContext } from '../context.js';
 import { writeRawError } from '../errors.js';
@@ -34,7 +34,12 @@ export function splitFunctionUrl(url: string): { name: string; path: string } {
  * What every invocation (sync or async) passes before it runs: the function exists, the
  * caller may invoke it (`kss.auth: token`), and its rate limits allow one more.
  */
-export function admitInvocation(ctx: GatewayContext, request: FastifyRequest, name: string): FunctionRef {
+export function admitInvocation(ctx: GatewayContext, request: FastifyRequest, qualified: string): FunctionRef & { revision?: string } {
+  // `NAME@r3` (or `NAME.NS@r3`) pins the request to one revision of the split.
+  const at = qualified.lastIndexOf('@');
+  const name = at < 0 ? qualified : qualified.slice(0, at);
+  const revision = at < 0 ? undefined : qualified.slice(at + 1);
+  if (revision !== undefined) assertRevisionId(revision, 'revision (after @ in the URL)');
   // A namespace in `?namespace=` applies only when the name has none of its own.
   const ref = parseQualifiedName(name, name.includes('.') ? undefined : namespaceParam(request.query));
   const fn = ctx.service.lookup(ref);
@@ -44,7 +49,7 @@ export function admitInvocation(ctx: GatewayContext, request: FastifyRequest, na
   const fnKey = `fn:${ref.namespace}/${ref.name}|`;
   if (policy.rate) ctx.limiter.take(fnKey, policy.rate, `function "${ref.name}"`);
   if (policy.clientRate) ctx.limiter.take(`${fnKey}${request.principal?.id ?? `ip:${request.ip}`}`, policy.clientRate, `each client of function "${ref.name}"`);
-  return ref;
+  return revision === undefined ? ref : { ...ref, revision };
 }
 
 /** Builds a hijacking handler that invokes the function named in the URL. */
@@ -52,7 +57,7 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const raw = request.raw;
     const { name, path } = split(raw.url ?? '/');
-    const ref = admitInvocation(ctx, request, name);
+    const { revision, ...ref } = admitInvocation(ctx, request, name);
     const lengthHeader = raw.headers['content-length'];
     const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
     if (contentLength !== undefined && !Number.isSafeInteger(contentLength)) throw new KssError('KSS_BAD_REQUEST', 'Content-Length is not a number');
@@ -80,7 +85,7 @@ export function invokeHandler(ctx: GatewayContext, split: (url: string) => { nam
     try {
       await ctx.invoker.invoke(
         ref,
-        { method: raw.method ?? 'GET', path, headers, body: hasBody ? raw : null, contentLength },
+        { method: raw.method ?? 'GET', path, headers, body: hasBody ? raw : null, contentLength, ...(revision ? { revision } : {}) },
         (status, fnHeaders) => {
           fnHeaders['x-duration-seconds'] = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(6);
           if (sessionCookie) fnHeaders['content-security-policy'] = [fnHeaders['content-security-policy'] ?? [], SANDBOX_CSP].flat();

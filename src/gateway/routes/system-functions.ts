@@ -7,17 +7,18 @@ import type { FastifyInstance } from 'fastify';
 import { assertValidName, isPlainObject, KssError } from '../../core/index.js';
 import type { GatewayContext } from '../context.js';
 import { namespaceParam, refParam } from './namespace-param.js';
+import { actorOf } from './api-revisions.js';
 
 export function systemFunctionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.get('/system/functions', { config: { auth: 'read' } }, async (req) => ctx.service.list(namespaceParam(req.query)));
 
   app.post('/system/functions', { config: { auth: 'deploy', audit: 'function.create' } }, async (req, reply) => {
-    await ctx.service.create(req.body, namespaceParam(req.query));
+    await ctx.service.create(req.body, namespaceParam(req.query), actorOf(req));
     return reply.code(202).send();
   });
 
   app.put('/system/functions', { config: { auth: 'deploy', audit: 'function.update' } }, async (req, reply) => {
-    await ctx.service.update(req.body, namespaceParam(req.query));
+    await ctx.service.update(req.body, namespaceParam(req.query), actorOf(req));
     return reply.code(200).send();
   });
 

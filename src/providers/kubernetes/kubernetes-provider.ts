@@ -3,7 +3,9 @@
  * with real Kubernetes objects through the official client. For each function it
  * server-side-applies a `Function` custom resource and, owned by it, the code
  * ConfigMaps (the built archive in parts, see manifests.ts), a Deployment, a Service and (for CPU scaling) an HPA; deleting the
- * Function lets the garbage collector remove the rest. Replica state comes from
+ * Function lets the garbage collector remove the rest. The PersistentVolumeClaims of
+ * the volumes a function names (`kss.volume`) are created when missing and owned by
+ * no Function, so their data outlives every function using them. Replica state comes from
  * informers (list + watch, re-listed on expiry): Deployments for desired/ready
  * counts, Pods for instances, EndpointSlices for the ready endpoints that `resolve`
  * serves from memory on the invoke path. Drift is repaired by re-applying every
@@ -53,6 +55,7 @@ import {
   codePartName,
   functionObjects,
   scalingMode,
+  volumeClaims,
   type CodeDelivery,
   type FunctionOwner,
 } from './manifests.js';
@@ -282,6 +285,8 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       // With CPU scaling the HPA owns the replica count: it is applied only to go to zero (which the HPA cannot).
       const applied = scalingMode(spec) === 'cpu' && replicas > 0 ? undefined : replicas;
       const objects = functionObjects(handler ? { ...spec, handler } : spec, { owner, ...(applied === undefined ? {} : { replicas: applied }), ...(code ? { code } : {}), ...(this.#options.images ? { images: this.#options.images } : {}) });
+      // Before the Deployment, so its pods find their claims.
+      await this.#ensureVolumeClaims(spec);
       for (const obj of objects) {
         await this.#objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       }
@@ -301,6 +306,31 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     }
     await w.ready;
     this.#reportStatus(ref);
+  }
+
+  /**
+   * Creates the PersistentVolumeClaim of each volume the function names (`kss.volume`)
+   * when the cluster has none: created, never applied, so a claim that exists (made by
+   * another function, resized or labelled by hand) is left exactly as it is; and owned
+   * by no Function, so removing every function that uses a volume keeps its data.
+   */
+  async #ensureVolumeClaims(spec: FunctionSpec): Promise<void> {
+    for (const claim of volumeClaims(spec)) {
+      const name = claim.metadata!.name!;
+      try {
+        await this.#core.readNamespacedPersistentVolumeClaim({ name, namespace: spec.namespace });
+        continue;
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+      try {
+        await this.#objects.create(claim as KubernetesObject, undefined, undefined, FIELD_MANAGER);
+        this.#logger.info({ function: spec.service, claim: name }, 'created the volume\'s PersistentVolumeClaim');
+      } catch (err) {
+        // Another function (or gateway replica) created it meanwhile: that one serves.
+        if (statusOf(err) !== 409) throw err;
+      }
+    }
   }
 
   async #codeDelivery(spec: FunctionSpec, owner: FunctionOwner): Promise<{ code?: CodeDelivery; handler?: string }> {

@@ -12,8 +12,11 @@ import {
   codePartName,
   CONFIGMAP_CODE_LIMIT,
   functionObjects,
+  podVolumeName,
   SECRETS_MOUNT_PATH,
   SPEC_HASH_ANNOTATION,
+  volumeClaimName,
+  volumeClaims,
   type FunctionObject,
   type FunctionObjectsOptions,
 } from './manifests.js';
@@ -48,6 +51,7 @@ const MATRIX: Array<{ name: string; spec: FunctionSpec; options: FunctionObjects
   { name: 'cpu scaling', spec: spec({ image: 'acme/x:1', requests: { cpu: '100m' }, annotations: { 'kss.scaling': 'cpu' }, labels: { 'com.openfaas.scale.min': '0', 'com.openfaas.scale.max': '7', 'com.openfaas.scale.target': '60' } }), options: { owner } },
   { name: 'envVars + constraints', spec: spec({ image: 'acme/x:1', envVars: { A: '1', write_debug: 'true', PORT: '9999' }, constraints: ['kubernetes.io/arch=arm64', 'node.platform.os == linux'] }), options: {} },
   { name: 'writable root', spec: spec({ image: 'acme/x:1', readOnlyRootFilesystem: false, timeout: '2m' }), options: { replicas: 0 } },
+  { name: 'volumes', spec: spec({ runtime: 'python', code: digest, annotations: { 'kss.volume': 'readings,models:ro', 'kss.volume.size': '5Gi' } }), options: { owner, code: { kind: 'configmap' as const, name: 'fn-code' } } },
 ];
 
 for (const c of MATRIX) {
@@ -284,4 +288,70 @@ test('codeConfigMaps: up to the 64 MiB cap; above it 413 naming the size and the
     () => codeConfigMaps('fn', 'openfaas-fn', Buffer.alloc(CODE_ARCHIVE_LIMIT + 1)),
     (e) => isKssError(e) && e.code === 'KSS_PAYLOAD_TOO_LARGE' && e.message.includes(String(CODE_ARCHIVE_LIMIT + 1)) && e.message.includes(String(CODE_ARCHIVE_LIMIT)) && /64 MiB/.test(e.message),
   );
+});
+
+test('volumes (kss.volume): a PersistentVolumeClaim each, mounted at /var/kss/volumes/NAME (readOnly for :ro), KSS_VOLUME_*, fsGroup', () => {
+  const s = spec({ runtime: 'python', code: digest, annotations: { 'kss.volume': 'gas-readings,models:ro', 'kss.volume.size': '5Gi' } });
+  const objects = functionObjects(s, { owner, code: { kind: 'configmap', name: 'fn-code' } });
+  for (const o of objects) validateObject(o as never);
+  const { deployment, container, env } = parts(objects);
+  const pod = deployment.spec!.template.spec!;
+  assert.deepEqual(pod.volumes!.filter((v) => v.persistentVolumeClaim), [
+    { name: 'volume-gas-readings', persistentVolumeClaim: { claimName: 'kss-volume-gas-readings' } },
+    { name: 'volume-models', persistentVolumeClaim: { claimName: 'kss-volume-models', readOnly: true } },
+  ]);
+  assert.deepEqual(container.volumeMounts!.filter((m) => m.name.startsWith('volume-')), [
+    { name: 'volume-gas-readings', mountPath: '/var/kss/volumes/gas-readings' },
+    { name: 'volume-models', mountPath: '/var/kss/volumes/models', readOnly: true },
+  ]);
+  assert.equal(env.KSS_VOLUME_GAS_READINGS, '/var/kss/volumes/gas-readings');
+  assert.equal(env.KSS_VOLUME_MODELS, '/var/kss/volumes/models');
+  assert.equal(pod.securityContext!.fsGroup, 10001);
+  assert.equal(pod.securityContext!.fsGroupChangePolicy, 'OnRootMismatch');
+  // A user's envVars cannot move a volume.
+  const forged = parts(functionObjects(spec({ image: 'a/b:1', envVars: { KSS_VOLUME_X: '/etc' }, annotations: { 'kss.volume': 'x' } }), {}));
+  assert.deepEqual(forged.container.env!.filter((e) => e.name === 'KSS_VOLUME_X'), [{ name: 'KSS_VOLUME_X', value: '/var/kss/volumes/x' }]);
+  // Without volumes: no claim, no fsGroupChangePolicy (the pod spec, and so its hash, is as before).
+  const plain = parts(functionObjects(spec({ image: 'a/b:1' }), {}));
+  assert.equal(plain.deployment.spec!.template.spec!.securityContext!.fsGroupChangePolicy, undefined);
+  assert.ok(!plain.deployment.spec!.template.spec!.volumes!.some((v) => v.persistentVolumeClaim));
+  // A volume change rolls the pods.
+  const hash = (x: FunctionObject[]) => parts(x).deployment.spec!.template.metadata!.annotations![SPEC_HASH_ANNOTATION];
+  assert.notEqual(hash(functionObjects(spec({ image: 'a/b:1', annotations: { 'kss.volume': 'x' } }), {})), hash(functionObjects(spec({ image: 'a/b:1', annotations: { 'kss.volume': 'x:ro' } }), {})));
+});
+
+test('volume claims: ReadWriteMany, sized by kss.volume.size (default 1Gi), labelled, owned by no Function; valid objects', () => {
+  const claims = volumeClaims(spec({ image: 'a/b:1', annotations: { 'kss.volume': 'readings,models:ro', 'kss.volume.size': '5Gi' } }));
+  assert.deepEqual(claims.map((c) => c.metadata!.name), ['kss-volume-readings', 'kss-volume-models']);
+  for (const c of claims) {
+    validateObject(c as never);
+    assert.equal(c.metadata!.namespace, 'openfaas-fn');
+    assert.equal(c.metadata!.ownerReferences, undefined, 'deleting a function keeps the data');
+    assert.equal(c.metadata!.labels![MANAGED_BY_LABEL], 'kube-serverless');
+    assert.equal(c.metadata!.labels![FUNCTION_LABEL], undefined, 'shared: no function\'s label');
+    assert.deepEqual(c.spec!.accessModes, ['ReadWriteMany']);
+    assert.deepEqual(c.spec!.resources!.requests, { storage: '5Gi' });
+  }
+  assert.equal(claims[1]!.metadata!.labels!['serverless.kube.io/volume'], 'models');
+  assert.deepEqual(volumeClaims(spec({ image: 'a/b:1', annotations: { 'kss.volume': 'x' } }))[0]!.spec!.resources!.requests, { storage: '1Gi' });
+  assert.deepEqual(volumeClaims(spec({ image: 'a/b:1' })), []);
+  assert.equal(volumeClaimName('readings'), 'kss-volume-readings');
+});
+
+test('a 63-character volume name still makes a valid pod volume name and claim', () => {
+  // Cut at 46 characters this one ends in '-', which a DNS label cannot.
+  const long = `${'x'.repeat(45)}-${'y'.repeat(17)}`;
+  assert.equal(long.length, 63);
+  const name = podVolumeName(long);
+  assert.ok(name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name), name);
+  assert.notEqual(podVolumeName(`${'x'.repeat(62)}a`), podVolumeName(`${'x'.repeat(62)}b`), 'distinct names stay distinct');
+  const objects = functionObjects(spec({ image: 'a/b:1', annotations: { 'kss.volume': long } }), {});
+  for (const o of objects) validateObject(o as never);
+  for (const c of volumeClaims(spec({ image: 'a/b:1', annotations: { 'kss.volume': long } }))) validateObject(c as never);
+});
+
+test('bad volume annotations are KSS_INVALID_VOLUME from functionObjects too', () => {
+  for (const annotations of [{ 'kss.volume': 'Bad' }, { 'kss.volume': 'a,a' }, { 'kss.volume': 'x', 'kss.volume.size': 'big' }]) {
+    assert.throws(() => functionObjects(spec({ image: 'a/b:1', annotations }), {}), (e: unknown) => isKssError(e) && e.code === 'KSS_INVALID_VOLUME');
+  }
 });

@@ -17,6 +17,7 @@ import type {
   V1Deployment,
   V1EnvVar,
   V1OwnerReference,
+  V1PersistentVolumeClaim,
   V1Probe,
   V1ResourceRequirements,
   V1Service,
@@ -30,11 +31,15 @@ import {
   scaleSettings,
   SCALE_TARGET_LABEL,
   RUNTIMES,
+  volumeEnvName,
+  volumeMountPath,
+  volumesOf,
+  volumeSizeOf,
   type FunctionSpec,
   type Runtime,
 } from '../../core/index.js';
 import { VERSION } from '../../version.js';
-import { FUNCTION_LABEL, functionLabels } from './function-resource.js';
+import { FUNCTION_LABEL, functionLabels, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './function-resource.js';
 
 /** The port every replica listens on (`PORT`), as the OpenFaaS watchdog's 8080. */
 export const FUNCTION_PORT = 8080;
@@ -86,6 +91,47 @@ export const SCALING_ANNOTATION = 'kss.scaling';
 export const SCALING_ANNOTATION_VALUES = ['concurrency', 'cpu'] as const;
 /** Default CPU utilisation target of the HPA, percent (OpenFaaS Pro's default for `cpu` scaling). */
 export const DEFAULT_CPU_TARGET_PERCENT = 80;
+
+/** The PersistentVolumeClaim behind volume `name` (`kss.volume`): `kss-volume-<name>`, shared by every function naming it. */
+export function volumeClaimName(name: string): string {
+  return `kss-volume-${name}`;
+}
+
+/** Label on every volume claim the provider creates: the volume's name. */
+export const VOLUME_LABEL = 'serverless.kube.io/volume';
+
+/**
+ * The pod's own name for volume `name` (a DNS label of at most 63 characters, apart
+ * from the platform's `tmp`, `secrets`, … volumes): `volume-<name>`, or for a long name
+ * its first 46 characters and a hash of the whole.
+ */
+export function podVolumeName(name: string): string {
+  const full = `volume-${name}`;
+  if (full.length <= 63) return full;
+  return `volume-${name.slice(0, 46).replace(/-+$/, '')}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * The PersistentVolumeClaims of the volumes a function names, to create when missing
+ * (never applied over an existing one, never owned by a Function: deleting a function
+ * keeps the data, and every function naming the volume shares the claim). ReadWriteMany,
+ * since replicas of several functions on several nodes mount it at once; sized by
+ * `kss.volume.size` (default 1Gi). The cluster's default StorageClass provides it (it
+ * must support ReadWriteMany: NFS, CephFS, Longhorn RWX, …).
+ */
+export function volumeClaims(spec: FunctionSpec): Array<V1PersistentVolumeClaim & { kind: 'PersistentVolumeClaim' }> {
+  const size = volumeSizeOf(spec);
+  return volumesOf(spec).map(({ name }) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: volumeClaimName(name),
+      namespace: spec.namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [VOLUME_LABEL]: name },
+    },
+    spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: size } } },
+  }));
+}
 
 /** Pod-template annotation: a hash of everything that shapes the pods, so any change rolls them. */
 export const SPEC_HASH_ANNOTATION = 'serverless.kube.io/spec-hash';
@@ -222,6 +268,14 @@ export function functionObjects(spec: FunctionSpec, options: FunctionObjectsOpti
     volumes.push({ name: 'code-archive', projected: { sources } });
     mounts.push({ name: 'code-archive', mountPath: CODE_CONFIGMAP_MOUNT_PATH, readOnly: true });
   }
+  // Persistent volumes (kss.volume): each its claim, at the same path as on the local provider.
+  const claims = volumesOf(spec);
+  // A bad kss.volume.size fails here too, as any bad field (the claims are made by volumeClaims).
+  volumeSizeOf(spec);
+  for (const v of claims) {
+    volumes.push({ name: podVolumeName(v.name), persistentVolumeClaim: { claimName: volumeClaimName(v.name), ...(v.readOnly ? { readOnly: true } : {}) } });
+    mounts.push({ name: podVolumeName(v.name), mountPath: volumeMountPath(v.name), ...(v.readOnly ? { readOnly: true } : {}) });
+  }
   const secrets = spec.secrets ?? [];
   for (const [i, s] of secrets.entries()) assertSubdomain(s, `secrets[${i}]`);
   if (secrets.length) {
@@ -271,7 +325,16 @@ export function functionObjects(spec: FunctionSpec, options: FunctionObjectsOpti
     // Service links flood every pod with env vars for every Service in the namespace.
     enableServiceLinks: false,
     terminationGracePeriodSeconds: graceSeconds,
-    securityContext: { runAsNonRoot: true, runAsUser: FUNCTION_UID, runAsGroup: FUNCTION_UID, fsGroup: FUNCTION_UID, seccompProfile: { type: 'RuntimeDefault' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: FUNCTION_UID,
+      runAsGroup: FUNCTION_UID,
+      // The volumes' group: the kubelet makes each claim's root group-owned (setgid) by it where the driver supports it.
+      fsGroup: FUNCTION_UID,
+      // Volumes shared by many functions can be large: chown them recursively only when their root is not ours yet.
+      ...(claims.length ? { fsGroupChangePolicy: 'OnRootMismatch' } : {}),
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
     containers: [container],
     volumes,
     ...(nodeSelector ? { nodeSelector } : {}),
@@ -401,6 +464,7 @@ function environment(spec: FunctionSpec, code: CodeDelivery | undefined, graceSe
     env.push({ name: 'KSS_CODE_PARTS', value: String(code.parts ?? 1) });
   }
   if (code?.kind === 'url') env.push({ name: 'KSS_CODE_URL', value: code.url });
+  for (const v of volumesOf(spec)) env.push({ name: volumeEnvName(v.name), value: volumeMountPath(v.name) });
   const user = spec.envVars ?? {};
   if (spec.envProcess !== undefined && user.fprocess === undefined) env.push({ name: 'fprocess', value: spec.envProcess });
   // The exec watchdog kills a command at exec_timeout; default it to the function's timeout, as the local provider does.

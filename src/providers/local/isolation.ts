@@ -5,6 +5,7 @@
  */
 import type { FunctionSpec, Runtime } from '../../core/index.js';
 import type { Artifact, LaunchCommand } from './runtime-launchers.js';
+import type { PreparedVolume } from './volumes.js';
 
 /** Usage of one replica, from its cgroup. */
 export interface ReplicaUsage {
@@ -39,8 +40,12 @@ export interface PooledSandbox {
   command: string;
   args: string[];
   env: Record<string, string>;
-  /** Prepares this pooled process to become a replica of `spec`; undefined when it cannot (then spawn afresh). */
-  specialise(spec: FunctionSpec, artifact: Artifact, instance: string): Promise<PooledSpecialisation | undefined>;
+  /**
+   * Prepares this pooled process to become a replica of `spec` with these volumes;
+   * undefined when it cannot (then spawn afresh) — e.g. a sandbox whose mounts were
+   * fixed before the function was known cannot take volumes.
+   */
+  specialise(spec: FunctionSpec, artifact: Artifact, instance: string, volumes?: readonly PreparedVolume[]): Promise<PooledSpecialisation | undefined>;
   release(): void;
 }
 
@@ -56,10 +61,20 @@ export interface PooledSpecialisation {
 }
 
 export interface ReplicaIsolation {
-  /** Wraps a fresh start of `launch` for a replica of `spec`. */
-  isolate(spec: FunctionSpec, artifact: Artifact, instance: string, launch: LaunchCommand): Promise<IsolatedStart>;
+  /**
+   * Wraps a fresh start of `launch` for a replica of `spec`: its `volumes` are mounted
+   * (read-only where asked) and their gids are the replica's supplementary groups; the
+   * returned env then says where the replica sees them (`KSS_VOLUME_*`).
+   */
+  isolate(spec: FunctionSpec, artifact: Artifact, instance: string, launch: LaunchCommand, volumes?: readonly PreparedVolume[]): Promise<IsolatedStart>;
   /** Wraps a warm-pool process's command; undefined when pooled processes cannot be isolated (no pool then). */
   pooled?(runtime: Runtime, command: { command: string; args: readonly string[] }): PooledSandbox | undefined;
+  /**
+   * Whether a warm-pool process can become a replica of a function with volumes. False
+   * or absent: such replicas always start afresh (the pool is not even asked), since a
+   * pooled sandbox's mounts are fixed before it knows its function.
+   */
+  readonly poolsVolumes?: boolean;
   /** Whether replicas can be cut off the network (`kss.network: none`); false or absent: such a deploy is refused. */
   readonly canDenyNetwork?: boolean;
   /** Undoes host-wide state once every replica has stopped (e.g. firewall entries). */

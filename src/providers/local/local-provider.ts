@@ -9,6 +9,8 @@ import {
   KssError,
   NETWORK_ANNOTATION,
   networkOf,
+  VOLUME_ANNOTATION,
+  volumesOf,
   qualifiedName,
   refOf,
   scaleSettings,
@@ -27,6 +29,7 @@ import {
 import { DEFAULT_REPLICA_OPTIONS, Replica, type ReplicaOptions } from './replica.js';
 import type { ReplicaIsolation } from './isolation.js';
 import type { WarmPool } from './warm-pool.js';
+import type { VolumeHost } from './volumes.js';
 import { DEFAULT_LAUNCHERS, type Artifact, type Launcher } from './runtime-launchers.js';
 
 /** Where the provider finds what a function runs from (its build artifact). */
@@ -46,6 +49,8 @@ export interface LocalProviderOptions {
   isolation?: ReplicaIsolation;
   /** Receives every replica's output lines and events (the function logs). */
   onLog?: (ref: FunctionRef, instance: string, stream: 'stdout' | 'stderr' | 'event', text: string) => void;
+  /** Persistent volumes (`kss.volume`); without it, a function naming one is refused. */
+  volumes?: VolumeHost;
 }
 
 interface Generation {
@@ -76,6 +81,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
   readonly #pool: WarmPool | undefined;
   readonly #isolation: ReplicaIsolation | undefined;
   readonly #onLog: LocalProviderOptions['onLog'];
+  readonly #volumes: VolumeHost | undefined;
   #closed = false;
 
   constructor(options: LocalProviderOptions) {
@@ -87,6 +93,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
     this.#pool = options.pool;
     this.#isolation = options.isolation;
     this.#onLog = options.onLog;
+    this.#volumes = options.volumes;
   }
 
   /** Runtimes this provider can start. */
@@ -101,6 +108,9 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
         'KSS_INVALID_SPEC',
         `annotations.${NETWORK_ANNOTATION}: "none" needs the sandbox (a uid per function) and nftables on this host, and this gateway has ${this.#isolation ? 'no nftables (apt-get install nftables)' : 'no sandbox'}; see \`kss doctor\``,
       );
+    }
+    if (volumesOf(spec).length && !this.#volumes) {
+      throw new KssError('KSS_INVALID_VOLUME', `annotations.${VOLUME_ANNOTATION}: this gateway keeps no volumes; remove the annotation to deploy the function here`);
     }
   }
 
@@ -221,6 +231,7 @@ export class LocalProvider implements Provider, ReplicaWatcher, FailureReporter,
       onChange: () => this.#refresh(runner),
       pool: this.#pool,
       ...(this.#isolation ? { isolation: this.#isolation } : {}),
+      ...(this.#volumes ? { volumes: this.#volumes } : {}),
       ...(this.#onLog ? { onLog: (instance: string, stream: 'stdout' | 'stderr' | 'event', text: string) => this.#onLog!(runner.ref, instance, stream, text) } : {}),
     });
   }

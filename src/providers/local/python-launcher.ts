@@ -11,6 +11,8 @@ import type { Launcher } from './runtime-launchers.js';
  * (`dist/src/providers/local/`): the .py files are not compiled, they stay in place.
  */
 export const PYTHON_RUNTIME_ENTRY = fileURLToPath(new URL('../../../../runtimes/python/server.py', import.meta.url));
+/** The warm pool's generic exec shim (see warm-pool.ts), beside the Python runtime. */
+export const EXEC_SHIM_ENTRY = fileURLToPath(new URL('../../../../runtimes/python/kss_exec_shim.py', import.meta.url));
 
 /**
  * `python3 -S server.py`. `-S` skips `site`'s start-up work (on this kind of machine,

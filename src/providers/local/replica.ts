@@ -8,12 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { sleep, type Clock, type FunctionSpec, type ReplicaInfo, type ReplicaUsageInfo } from '../../core/index.js';
+import { FUNCTION_LABEL, REVISION_LABEL, sleep, type Clock, type FunctionSpec, type ReplicaInfo, type ReplicaUsageInfo } from '../../core/index.js';
 import { freePort } from './ports.js';
 import { pollDelay, probeReady, READY_FD_ENV, readySignal, REPLICA_STDIO } from './readiness.js';
 import type { Artifact, Launcher } from './runtime-launchers.js';
 import type { IsolatedStart, ReplicaIsolation, ReplicaUsage } from './isolation.js';
 import { PASSTHROUGH_ENV, type WarmPool } from './warm-pool.js';
+import { volumeEnv, type PreparedVolume, type VolumeHost } from './volumes.js';
 
 /** Supervisor tuning; defaults follow Kubernetes' CrashLoopBackOff shape, shortened for a laptop. */
 export interface ReplicaOptions {
@@ -69,6 +70,7 @@ export class Replica {
   readonly #pool: WarmPool | undefined;
   readonly #isolation: ReplicaIsolation | undefined;
   readonly #onLog: ReplicaLogSink | undefined;
+  readonly #volumes: VolumeHost | undefined;
   /** The sandbox of the current process, when isolated. */
   #isolated: IsolatedStart | undefined;
   #cpuSample: { at: number; cpuSeconds: number } | undefined;
@@ -85,8 +87,11 @@ export class Replica {
     isolation?: ReplicaIsolation;
     /** Every line the replica writes, and the platform's events about it (the function's logs). */
     onLog?: ReplicaLogSink;
+    /** The persistent volumes (`kss.volume`), prepared before every start. */
+    volumes?: VolumeHost;
   }) {
     this.#onLog = args.onLog;
+    this.#volumes = args.volumes;
     this.#pool = args.pool;
     this.#isolation = args.isolation;
     this.#spec = args.spec;
@@ -113,7 +118,10 @@ export class Replica {
   info(): ReplicaInfo {
     const info: ReplicaInfo = { id: this.id, state: this.#state, restarts: this.#restarts };
     if (this.#port) info.origin = this.origin;
-    if (this.#child?.pid !== undefined && this.#child.exitCode === null) info.pid = this.#child.pid;
+    if (this.#child?.pid !== undefined && this.#child.exitCode === null) {
+      // In a sandbox, the runtime's pid (what `kill PID` should reach to drain it), not bwrap's monitor.
+      info.pid = this.#isolated && this.#state !== 'starting' ? (this.#isolated.stopTargets(this.#child.pid)[0] ?? this.#child.pid) : this.#child.pid;
+    }
     if (this.#startedAt !== undefined) info.startedAt = new Date(this.#startedAt).toISOString();
     if (this.#lastExit) info.lastExit = this.#lastExit;
     const usage = this.usage();
@@ -148,7 +156,7 @@ export class Replica {
     // so its own exit status is what is recorded (in a sandbox the process we hold is
     // bwrap's monitor, alive until it has reaped the runtime).
     const cancel = this.#clock.setTimeout(() => {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child && child.exitCode === null && child.signalCode === null) this.#kill(child);
     }, FAIL_GRACE_MS);
     child?.once('exit', cancel);
   }
@@ -171,12 +179,33 @@ export class Replica {
           }
         }
         else child.kill('SIGTERM');
-        const cancel = this.#clock.setTimeout(() => child.kill('SIGKILL'), this.#options.graceMs);
+        const cancel = this.#clock.setTimeout(() => this.#kill(child), this.#options.graceMs);
         await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
         cancel();
       }
     }
     await this.#done;
+  }
+
+  /**
+   * SIGKILL for the whole replica. In a sandbox the process we hold is bwrap's monitor
+   * and the runtime is pid 1 of its own pid namespace, which outlives a SIGKILLed monitor
+   * (bwrap's --die-with-parent does not reach it with --as-pid-1; measured on Linux 6.18):
+   * left alive, a server that ignores SIGTERM kept running — with its volumes mounted —
+   * after its function was removed. From the gateway's namespace its own SIGKILL always lands.
+   */
+  #kill(child: ChildProcess): void {
+    if (child.pid !== undefined && this.#isolated) {
+      for (const pid of this.#isolated.stopTargets(child.pid)) {
+        if (pid === child.pid) continue;
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    child.kill('SIGKILL');
   }
 
   #setState(state: ReplicaInfo['state']): void {
@@ -218,15 +247,27 @@ export class Replica {
   /** Spawns (or takes from the pool) once; resolves when the process ended, with how, and whether a pooled one never got ready. */
   async #startOnce(usePool: boolean): Promise<{ exit: string; pooledNeverReady: boolean }> {
     const launch = this.#launcher(this.#spec, this.#artifact, this.#options.graceMs);
+    let volumes: PreparedVolume[] = [];
+    try {
+      volumes = this.#volumes?.prepare(this.#spec) ?? [];
+    } catch (err) {
+      return { exit: `could not prepare its volumes: ${err instanceof Error ? err.message : String(err)}`, pooledNeverReady: false };
+    }
+    // A sandbox whose mounts were fixed ahead cannot take volumes: such replicas start afresh.
+    const poolable = usePool && !(volumes.length && this.#isolation && !this.#isolation.poolsVolumes);
     // Variables read only when the interpreter starts cannot be given to a pooled process: spawn fresh then.
-    let pooled = !usePool || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    let pooled = !poolable || Object.keys(this.#spec.envVars ?? {}).some((k) => STARTUP_ENV.test(k)) ? undefined : this.#pool?.take(this.#spec.runtime, launch.command, launch.args);
+    // No pooled runtime for it (Go, exec, http, a Node/Python function with start-up
+    // variables, an empty pool): in a sandbox, an exec shim that is already inside one
+    // becomes this replica by exec'ing the launcher's own command.
+    if (!pooled && poolable && this.#isolation) pooled = this.#pool?.takeShim();
     let line: Record<string, unknown> = {};
     let codeDir = this.#artifact.dir;
     let specialEnv: Record<string, string> = {};
     this.#isolated = undefined;
     try {
       if (pooled?.sandbox) {
-        const special = await pooled.sandbox.specialise(this.#spec, this.#artifact, this.id);
+        const special = await pooled.sandbox.specialise(this.#spec, this.#artifact, this.id, volumes);
         if (special) {
           ({ line, codeDir, env: specialEnv } = special);
           this.#isolated = special.start;
@@ -252,7 +293,9 @@ export class Replica {
     Object.assign(env, this.#spec.envVars ?? {}, launch.env, {
       PORT: String(this.#port),
       HOST: this.#options.host,
-      KSS_FUNCTION_NAME: this.#spec.service,
+      // A revision's deployment (NAME--rN) still tells the function its own name, and which revision it is.
+      KSS_FUNCTION_NAME: this.#spec.labels?.[FUNCTION_LABEL] ?? this.#spec.service,
+      ...(this.#spec.labels?.[REVISION_LABEL] ? { KSS_REVISION: this.#spec.labels[REVISION_LABEL] } : {}),
       KSS_FUNCTION_NAMESPACE: this.#spec.namespace,
       KSS_INSTANCE: this.id,
       // The replica exits when its stdin closes: if the gateway dies, no orphan keeps running.
@@ -260,17 +303,31 @@ export class Replica {
       ...READY_FD_ENV,
     });
     if (codeDir !== this.#artifact.dir) env.KSS_CODE_DIR = codeDir;
-    Object.assign(env, specialEnv);
+    // Where each volume is: its host folder here; a sandbox's env below says where it is mounted instead.
+    Object.assign(env, volumeEnv(volumes), specialEnv);
     let command = launch.command;
     let args = launch.args;
     if (!pooled && this.#isolation) {
       try {
-        this.#isolated = await this.#isolation.isolate(this.#spec, this.#artifact, this.id, launch);
+        this.#isolated = await this.#isolation.isolate(this.#spec, this.#artifact, this.id, launch, volumes);
       } catch (err) {
         return { exit: `could not be isolated: ${err instanceof Error ? err.message : String(err)}`, pooledNeverReady: false };
       }
       ({ command, args } = this.#isolated);
       Object.assign(env, this.#isolated.env);
+    }
+    // stop() ran during one of the awaits above: it saw no live child to signal, so nothing
+    // would ever stop the process started below and stop() would wait on it forever (the
+    // exit hang seen in CI when a gateway closed while a replica was being specialised).
+    if (this.#stopping) {
+      if (pooled) {
+        const gone = new Promise((resolve) => (pooled!.child.exitCode !== null || pooled!.child.signalCode !== null ? resolve(undefined) : pooled!.child.once('exit', resolve)));
+        pooled.child.kill('SIGKILL');
+        await gone;
+      }
+      // As after a normal exit: the cgroup can only go once its processes have.
+      this.#isolated?.release();
+      return { exit: 'stopped before it started', pooledNeverReady: false };
     }
     this.#startedAt = this.#clock.now();
     this.#setState('starting');
@@ -278,7 +335,12 @@ export class Replica {
     if (pooled) {
       // Specialise a warm process: it loads this function and listens on the port it was given.
       child = pooled.child;
-      child.stdin?.write(`${JSON.stringify({ ...line, env })}\n`);
+      if (pooled.shim) {
+        // The code is in the slot now: a command inside the function's folder (Go's binary) is run from there.
+        const inCode = (p: string) => (p === this.#artifact.dir || p.startsWith(`${this.#artifact.dir}/`) ? codeDir + p.slice(this.#artifact.dir.length) : p);
+        const exec = { command: inCode(launch.command), args: launch.args, env, cwd: codeDir };
+        child.stdin?.write(`${JSON.stringify({ ...line, exec })}\n`);
+      } else child.stdin?.write(`${JSON.stringify({ ...line, env })}\n`);
     } else {
       const fds = this.#isolated?.fds ?? [];
       child = spawn(command, args, { cwd: this.#artifact.dir, env, stdio: [...REPLICA_STDIO, ...fds.map(() => 'pipe' as const)] });
@@ -325,7 +387,7 @@ export class Replica {
       }
       if (this.#clock.now() > deadline) {
         this.#logger.error({ timeoutMs: this.#options.readyTimeoutMs }, 'replica did not become ready in time; killing it');
-        child.kill('SIGKILL');
+        this.#kill(child);
         break;
       }
       await Promise.race([sleep(this.#clock, pollDelay(this.#clock.now() - spawnedAt)), exited, signal]);

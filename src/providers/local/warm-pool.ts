@@ -5,7 +5,12 @@
  * loads the handler and listens, and the pool refills in the background. Booting the
  * runtime — most of a cold start — is paid before the request arrives.
  *
- * Only runtimes with a pool mode take part (Node and Python); others spawn as before.
+ * Only runtimes with a pool mode take part (Node and Python). When replicas are
+ * sandboxed, the pool also keeps generic exec shims (`runtimes/python/kss_exec_shim.py`,
+ * see {@link WarmPoolOptions.shim}): for runtimes without a pool mode (Go, exec, http)
+ * and for Node or Python functions that cannot use theirs, a shim already inside its
+ * sandbox is specialised like any pooled process and then `execve`s the runtime's own
+ * command, so the sandbox's set-up (bwrap, the cgroup) is paid before the request.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -25,6 +30,8 @@ export interface PooledProcess {
   child: ChildProcess;
   /** Its sandbox, when replicas are isolated: specialising it applies the function's code, limits and uid. */
   sandbox?: PooledSandbox;
+  /** A generic exec shim: told the runtime's command, it execs it in place (see {@link WarmPool.takeShim}). */
+  shim?: boolean;
   port: number;
   command: string;
   args: readonly string[];
@@ -46,7 +53,17 @@ export interface WarmPoolOptions {
   logger: Logger;
   /** Starts pooled processes inside a generic sandbox (see ReplicaIsolation.pooled). */
   isolation?: ReplicaIsolation;
+  /**
+   * Generic exec shims to keep ready (only with `isolation`: a shim is only worth it
+   * when it saves a sandbox's set-up). Its command reads one JSON line on stdin,
+   * `{"exec": {command, args, env, cwd}, runAs?, secrets?}`, writes the secrets, drops
+   * to the uid and execs the command.
+   */
+  shim?: { size: number; command: PoolCommand };
 }
+
+/** The pool's own key for the exec shims (not a runtime). */
+const SHIM = 'shim' as Runtime;
 
 export class WarmPool {
   readonly #idle = new Map<Runtime, PooledProcess[]>();
@@ -61,6 +78,18 @@ export class WarmPool {
   /** Fills every runtime's pool. */
   start(): void {
     for (const runtime of Object.keys(this.#options.sizes) as Runtime[]) this.#refill(runtime);
+    if (this.#shimsEnabled) this.#refill(SHIM);
+  }
+
+  get #shimsEnabled(): boolean {
+    return (this.#options.shim?.size ?? 0) > 0 && this.#options.isolation?.pooled !== undefined;
+  }
+
+  /** An idle exec shim inside its generic sandbox, or undefined. Refills behind it. */
+  takeShim(): PooledProcess | undefined {
+    if (!this.#shimsEnabled) return undefined;
+    const cmd = this.#options.shim!.command;
+    return this.take(SHIM, cmd.command, cmd.args);
   }
 
   /** An idle process for `runtime` started with exactly this command, or undefined. Refills behind it. */
@@ -81,7 +110,12 @@ export class WarmPool {
 
   /** Idle processes per runtime (for status and tests). */
   get idle(): Partial<Record<Runtime, number>> {
-    return Object.fromEntries([...this.#idle].map(([r, list]) => [r, list.length]));
+    return Object.fromEntries([...this.#idle].filter(([r]) => r !== SHIM).map(([r, list]) => [r, list.length]));
+  }
+
+  /** Idle exec shims (for status and tests). */
+  get idleShims(): number {
+    return this.#idle.get(SHIM)?.length ?? 0;
   }
 
   /** Stops every idle process (the gateway is shutting down). */
@@ -97,8 +131,9 @@ export class WarmPool {
   }
 
   #refill(runtime: Runtime): void {
-    const want = this.#options.sizes[runtime] ?? 0;
-    const cmd = this.#options.commands[runtime];
+    const shim = runtime === SHIM;
+    const want = shim ? (this.#shimsEnabled ? this.#options.shim!.size : 0) : this.#options.sizes[runtime] ?? 0;
+    const cmd = shim ? this.#options.shim?.command : this.#options.commands[runtime];
     if (!cmd || this.#closed) return;
     const have = (this.#idle.get(runtime)?.length ?? 0) + (this.#starting.get(runtime) ?? 0);
     for (let i = have; i < want; i++) void this.#spawn(runtime, cmd);
@@ -112,12 +147,15 @@ export class WarmPool {
       const env: Record<string, string> = {};
       for (const key of PASSTHROUGH_ENV) if (process.env[key] !== undefined) env[key] = process.env[key]!;
       Object.assign(env, cmd.env ?? {}, { PORT: String(port), HOST: this.#options.host, KSS_POOL: '1', KSS_PARENT_PIPE: '1', NODE_ENV: 'production', ...READY_FD_ENV });
-      const sandbox = this.#options.isolation?.pooled?.(runtime, cmd);
+      const shim = runtime === SHIM;
+      const sandbox = this.#options.isolation?.pooled?.(shim ? 'exec' : runtime, cmd);
+      // A shim is only ever started sandboxed (without a sandbox it would save nothing).
+      if (shim && !sandbox) return;
       if (sandbox) Object.assign(env, sandbox.env);
       const child = sandbox ? spawn(sandbox.command, sandbox.args, { env, stdio: REPLICA_STDIO }) : spawn(cmd.command, [...cmd.args], { env, stdio: REPLICA_STDIO });
       child.stdin?.on('error', () => {});
       child.on('error', (err) => this.#options.logger.warn({ err, runtime }, 'warm pool process failed to start'));
-      const entry: PooledProcess = { child, port, command: cmd.command, args: cmd.args, ...(sandbox ? { sandbox } : {}) };
+      const entry: PooledProcess = { child, port, command: cmd.command, args: cmd.args, ...(sandbox ? { sandbox } : {}), ...(shim ? { shim: true } : {}) };
       child.once('exit', () => {
         sandbox?.release();
         // Died while idle: forget it; the next refill replaces it.
