@@ -122,7 +122,8 @@ describe('kubernetes reconciler', () => {
     const ref = { name: 'reported', namespace: 'openfaas-fn' };
     type Fn = { metadata: { generation?: number }; status?: { replicas?: number; availableReplicas?: number; observedGeneration?: number; conditions?: Array<{ type: string; status: string; reason?: string }> } };
     const fn = () => h.api.get('functions', 'openfaas-fn', 'reported') as unknown as Fn;
-    await eventually(() => fn().status?.availableReplicas === 1, 20_000, 'status: 1 available');
+    // Status is written by a watch-driven best-effort patch racing the resync's apply: read it once settled.
+    await eventually(() => fn().status?.availableReplicas === 1 && fn().status?.replicas === 1, 20_000, 'status: 1 of 1 available');
     const ready = fn().status!;
     assert.equal(ready.replicas, 1);
     assert.equal(ready.observedGeneration, fn().metadata.generation);
