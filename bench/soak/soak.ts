@@ -400,7 +400,10 @@ export class Soak {
     }
     rec.latencyMs = performance.now() - started;
     this.requests.push(rec);
-    const v = violation(rec, this.phases[phase]!);
+    // A request still in flight when a fault began (a gateway kill cutting a reused socket) is
+    // judged by that fault's rules: it ran into it. Counted in the phase it was sent in.
+    const hit = this.phases.slice(phase + 1).find((p) => p.kind === 'fault');
+    const v = violation(rec, hit && this.phases.indexOf(hit) <= this.#current ? hit : this.phases[phase]!);
     if (v) this.#break(v);
     return rec;
   }
