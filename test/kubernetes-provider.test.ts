@@ -206,7 +206,8 @@ describe('kubernetes reconciler', () => {
     await eventually(async () => {
       const eps = h.provider.resolve(ref);
       if (eps.length !== 2) return false;
-      const bodies = await Promise.all(eps.map(async (e) => (await fetch(`${e.origin}/`)).text()));
+      // An old pod can stop between resolve() and the fetch (the roll is still going): not there yet.
+      const bodies = await Promise.all(eps.map(async (e) => fetch(`${e.origin}/`).then((r) => r.text(), () => 'unreachable')));
       return bodies.every((b) => b === '2');
     }, 30_000, 'both replicas serve v2');
     await h.provider.remove(ref);
