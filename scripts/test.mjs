@@ -30,7 +30,11 @@ if (files.length === 0) {
 process.stderr.write(`[test] ${files.length} test files\n`);
 const r = spawnSync(
   process.execPath,
-  ['--test', `--test-concurrency=${Math.max(2, availableParallelism())}`, '--test-timeout=120000', ...files],
+  // --test-force-exit: a file whose tests have all finished ends even if a stray handle would keep
+  // it alive. Seen in CI about once in four runs (a file passing every test, then not exiting within
+  // the 120 s file timeout: security, secrets, dashboard-api — never reproduced alone); the cause is
+  // tracked in the closing notes. Every test must still pass; only the wait for a clean exit is cut.
+  ['--test', '--test-force-exit', `--test-concurrency=${Math.max(2, availableParallelism())}`, '--test-timeout=120000', ...files],
   { cwd: ROOT, stdio: 'inherit', env: { ...process.env, KSS_LOG_LEVEL: process.env.KSS_LOG_LEVEL ?? 'silent' } },
 );
 process.exit(r.status ?? 1);
