@@ -99,6 +99,8 @@ export function revisionOfDeployment(ref: FunctionRef): { ref: FunctionRef; revi
 
 /** The function a provider-level ref belongs to, and its revision when it is a revision's deployment. */
 export function functionOf(ref: FunctionRef): { ref: FunctionRef; revision?: string } {
+  // On the invoke path (metrics, canary, history observers) for every request: skip the regex for plain names.
+  if (!ref.name.includes('--r')) return { ref };
   return revisionOfDeployment(ref) ?? { ref };
 }
 
