@@ -30,7 +30,8 @@ test('deploy, invoke, list and remove through the gateway, with the spec stored 
   const fn = api.get('functions', 'openfaas-fn', 'kube-hello') as unknown as { spec: { runtime: string; envVars: Record<string, string> } };
   assert.equal(fn.spec.runtime, 'node');
   assert.deepEqual(fn.spec.envVars, { WHERE: 'cluster' });
-  assert.ok(api.get('deployments', 'openfaas-fn', 'kube-hello'));
+  // Each revision runs as its own Deployment, NAME--rN (docs/revisions.md).
+  assert.ok(api.get('deployments', 'openfaas-fn', 'kube-hello--r1'));
   const res = await fetch(`${p.url}/function/kube-hello`, { method: 'POST', body: 'hi' });
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'hello from a pod: hi');
@@ -39,7 +40,7 @@ test('deploy, invoke, list and remove through the gateway, with the spec stored 
   const listed = await p.client.listFunctions();
   assert.deepEqual(listed.map((f) => [f.name, f.availableReplicas]), [['kube-hello', 1]]);
   await p.client.removeFunction('kube-hello');
-  await eventually(() => !api.get('functions', 'openfaas-fn', 'kube-hello') && !api.get('deployments', 'openfaas-fn', 'kube-hello'), 10_000, 'the Function and its Deployment gone');
+  await eventually(() => !api.get('functions', 'openfaas-fn', 'kube-hello') && !api.get('deployments', 'openfaas-fn', 'kube-hello--r1') && api.objects('controllerrevisions').length === 0, 10_000, 'the Function, its Deployment and its revisions gone');
   assert.deepEqual(await p.client.listFunctions(), []);
 });
 

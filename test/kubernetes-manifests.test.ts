@@ -104,6 +104,8 @@ test('the CRD: names, version, subresources, printer columns, structural schema'
     ['Runtime', '.spec.runtime'],
     ['Ready', '.status.availableReplicas'],
     ['Desired', '.status.replicas'],
+    ['Latest', '.status.latestRevision'],
+    ['Traffic', '.status.split'],
     ['Age', '.metadata.creationTimestamp'],
   ]);
   const schema = functionSchema(crd);
@@ -192,7 +194,7 @@ test('RBAC: least privilege — no wildcards, no cluster-admin, read-only where 
   const role = rbac.find((o) => o.kind === 'Role' && o.metadata!.namespace === 'openfaas-fn')!;
   const verbsOf = (res: string) => new Set((role.rules as Rule[]).filter((r) => r.resources!.includes(res)).flatMap((r) => r.verbs));
   const all = new Set((role.rules as Rule[]).flatMap((r) => r.resources!));
-  assert.deepEqual([...all].sort(), ['configmaps', 'deployments', 'endpointslices', 'functions', 'functions/status', 'horizontalpodautoscalers', 'persistentvolumeclaims', 'pods', 'pods/log', 'secrets', 'services']);
+  assert.deepEqual([...all].sort(), ['configmaps', 'controllerrevisions', 'deployments', 'endpointslices', 'functions', 'functions/status', 'horizontalpodautoscalers', 'persistentvolumeclaims', 'pods', 'pods/log', 'secrets', 'services']);
   // Volume claims: created when missing, never changed or deleted (their data outlives the functions).
   assert.deepEqual([...verbsOf('persistentvolumeclaims')].sort(), ['create', 'get']);
   const write = ['create', 'update', 'patch', 'delete', 'deletecollection'];
@@ -204,6 +206,8 @@ test('RBAC: least privilege — no wildcards, no cluster-admin, read-only where 
     for (const v of ['get', 'list', 'watch', 'create', 'patch', 'delete']) assert.ok(verbsOf(res).has(v), `${res} lacks ${v}`);
   }
   assert.ok(verbsOf('endpointslices').has('watch'));
+  // Revisions: written and collected one by one, never watched, never updated in place.
+  assert.deepEqual([...verbsOf('controllerrevisions')].sort(), ['create', 'delete', 'get', 'list', 'patch']);
   // The gateway's own namespace: the leader-election Lease and the API-token Secrets, nothing else.
   const own = rbac.find((o) => o.kind === 'Role' && o.metadata!.namespace === 'kube-serverless')!;
   assert.deepEqual(own.rules, [

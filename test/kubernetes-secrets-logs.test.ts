@@ -97,7 +97,7 @@ test('deploys check the Secrets exist, mount them, and a used one cannot be dele
 
   assert.equal((await secrets('POST', { name: 'api-key', value: VALUE })).status, 201);
   await deployFunction(p.client, 'with-secret', { 'handler.js': 'export default () => "ok"' }, { secrets: ['api-key'] });
-  const dep = api.get('deployments', NS, 'with-secret') as unknown as {
+  const dep = api.get('deployments', NS, 'with-secret--r1') as unknown as {
     spec: { template: { spec: { volumes: Array<{ name: string; projected?: { sources: Array<{ secret?: { name: string } }> } }>; containers: Array<{ volumeMounts: Array<{ name: string; mountPath: string }> }> } } };
   };
   const vol = dep.spec.template.spec.volumes.find((v) => v.name === 'secrets');
@@ -124,7 +124,7 @@ async function readLogs(query: string): Promise<Line[]> {
 function podsOf(fn: string): string[] {
   return api
     .objects('pods')
-    .filter((o) => (o.metadata.labels ?? {})['serverless.kube.io/function'] === fn && !o.metadata.deletionTimestamp)
+    .filter((o) => (o.metadata.labels ?? {})['serverless.kube.io/revision-of'] === fn && !o.metadata.deletionTimestamp)
     .map((o) => o.metadata.name!)
     .sort();
 }

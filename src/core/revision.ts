@@ -116,6 +116,17 @@ export function deploymentSpec(revision: Revision): FunctionSpec {
   return { ...spec, service: name, labels: { ...spec.labels, [FUNCTION_LABEL]: spec.service, [REVISION_LABEL]: revision.revision } };
 }
 
+/** The function's own spec back from one of its revision deployments' ({@link deploymentSpec}'s inverse). */
+export function functionSpecOf(deployment: FunctionSpec): FunctionSpec {
+  const owner = revisionOfDeployment({ name: deployment.service, namespace: deployment.namespace });
+  if (!owner) return deployment;
+  const { [FUNCTION_LABEL]: _fn, [REVISION_LABEL]: _rev, ...labels } = deployment.labels ?? {};
+  const spec: FunctionSpec = { ...deployment, service: owner.ref.name };
+  if (Object.keys(labels).length) spec.labels = labels;
+  else delete spec.labels;
+  return spec;
+}
+
 /**
  * Parses and checks a split given as `{ "r3": 90, "r4": 10 }` or as
  * `[{ revision, percent }]`: whole numbers 0–100, each revision once, summing to

@@ -12,6 +12,7 @@ import { GatewayMetrics, MetricsHistory } from '../metrics/index.js';
 import { LocalProvider, NODE_COMMAND, VolumeFolders, WarmPool, type ReplicaOptions } from '../providers/local/index.js';
 import { KubernetesProvider, LeaderElector, loadKubeConfig } from '../providers/kubernetes/index.js';
 import { KubernetesFunctionStore } from '../store/kubernetes-store.js';
+import { KubernetesRevisionStore } from '../store/kubernetes-revision-store.js';
 import { packDirectory } from '../archive/index.js';
 import { pythonCommand } from '../providers/local/python-launcher.js';
 import { CanaryController, FunctionService } from '../service/index.js';
@@ -238,13 +239,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedP
       volumes: new VolumeFolders({ root: join(dataDir, 'volumes'), gids: new VolumeGidAllocator(db), setGroup: process.getuid?.() === 0 }),
     });
   }
-  // Revisions (issue #12) live beside the specs in SQLite; the Kubernetes store has none yet.
-  const revisions = kubeConfig ? undefined : new SqliteRevisionStore(db);
-  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets, clock, ...(options.canaryClock ? { canaryClock: options.canaryClock } : {}), ...(revisions ? { revisions } : {}), ...(options.readyWaitMs !== undefined ? { readyWaitMs: options.readyWaitMs } : {}) });
+  // Revisions (issue #12, docs/revisions.md): beside the specs in SQLite; on Kubernetes, ControllerRevisions owned by the Function.
+  const revisions = kubeConfig ? new KubernetesRevisionStore({ kubeConfig }) : new SqliteRevisionStore(db);
+  const service = new FunctionService({ store, provider, code, builds, stats, logger, version: VERSION, secrets, clock, ...(options.canaryClock ? { canaryClock: options.canaryClock } : {}), revisions, ...(options.readyWaitMs !== undefined ? { readyWaitMs: options.readyWaitMs } : {}) });
   // The dashboard's live charts: counted on the invoke path, closed every interval from the provider's view.
   const history = new MetricsHistory({ live: () => service.liveByFunction(), clock, intervalMs: options.historyIntervalMs });
   // Canary releases: fed by the invoke path, decides once per step (control path).
-  const canaries = new CanaryController({ target: service, clock: options.canaryClock ?? clock, logger: logger.child({ component: 'canary' }) });
+  // Several replicas on Kubernetes share one split: the Lease holder decides (`elector` is made below).
+  const canaries = new CanaryController({ target: service, clock: options.canaryClock ?? clock, logger: logger.child({ component: 'canary' }), decides: () => elector?.leading ?? true });
   const secretService = new SecretService({ store: secrets, usedBy: (ns, name) => service.functionsUsingSecret(ns, name), logger: logger.child({ component: 'secrets' }) });
   const invoker = new Invoker({
     provider,

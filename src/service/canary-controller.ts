@@ -42,6 +42,12 @@ export interface CanaryControllerOptions {
   logger: Logger;
   /** For the reservoir (tests pin it). */
   random?: () => number;
+  /**
+   * Whether this gateway decides (default: always). Several gateway replicas share one
+   * split on Kubernetes: only the Lease holder steps or rolls back a canary, from the
+   * requests it served (a sample of all, as every replica gets a share of the traffic).
+   */
+  decides?: () => boolean;
 }
 
 /** A step's decision, exported for tests. */
@@ -59,12 +65,14 @@ export class CanaryController implements InvokeObserver {
   readonly #windows = new Map<string, Window>();
   #cancel: (() => void) | undefined;
   #ticking = false;
+  readonly #decides: () => boolean;
 
   constructor(options: CanaryControllerOptions) {
     this.#target = options.target;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#random = options.random ?? Math.random;
+    this.#decides = options.decides ?? (() => true);
   }
 
   started(): void {}
@@ -103,6 +111,11 @@ export class CanaryController implements InvokeObserver {
   /** Decides every canary whose step is due (exported for tests on a fake clock). */
   async tick(): Promise<void> {
     if (this.#ticking) return;
+    if (!this.#decides()) {
+      // Not ours to judge: what was counted meanwhile would be stale when leadership comes.
+      this.#windows.clear();
+      return;
+    }
     this.#ticking = true;
     try {
       const now = this.#clock.now();

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import {
   KssError,
+  isKssError,
   DEFAULT_NAMESPACE,
   qualifiedName,
   refOf,
@@ -148,7 +149,7 @@ export class FunctionService {
     this.#readyWaitMs = options.readyWaitMs ?? 30_000;
   }
 
-  /** True when this gateway keeps revisions (the embedded store). */
+  /** True when this gateway keeps revisions (SQLite on one machine, ControllerRevisions on Kubernetes). */
   get keepsRevisions(): boolean {
     return this.#revisions !== undefined;
   }
@@ -179,11 +180,12 @@ export class FunctionService {
           }
           const [latest] = await this.#revisions.list(ref);
           if (latest) this.#latest.set(key(ref), latest.revision);
+          // Known before its revisions start: one that cannot start answers 5xx, not 404.
+          this.#remember(spec, routing);
           for (const t of routing.traffic) {
             const rev = await this.#revisions.get(ref, t.revision);
             if (rev) await this.#deployRevision(rev);
           }
-          this.#remember(spec, routing);
         } catch (err) {
           failed++;
           this.#logger.error({ function: qualifiedName(refOf(spec)), err }, 'could not start a stored function');
@@ -218,10 +220,13 @@ export class FunctionService {
       await this.#triggers?.sync(ref);
       this.#changed(ref, 'removed', 'removed (by another gateway)');
       this.#stats.forget(ref);
-      await this.#provider.remove(ref);
+      // With revisions, their objects go with the Function (owned by it); this gateway forgets them.
+      if (this.#revisions) this.#forgetDeployments(ref);
+      else await this.#provider.remove(ref);
       return;
     }
     const spec = change.stored.spec;
+    if (this.#revisions) return this.#followRevisions(spec, known);
     // This gateway's own write comes back through the watch: nothing new.
     if (known && canonical(known.spec) === canonical(spec)) return;
     this.#remember(spec);
@@ -230,7 +235,35 @@ export class FunctionService {
     this.#changed(ref, 'deployed', `${known ? 'updated' : 'deployed'} by another gateway (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'})`);
   }
 
-  /** The spec of a deployed function, from memory (for the invoke path). */
+  /**
+   * Takes in another gateway's write to a function that has revisions: its spec and its
+   * split (a deploy, `kss traffic`, a rollback or a canary step). The revisions in the
+   * split start here too (their code is in the cluster), those left out stop once this
+   * gateway's requests to them finish. A function still being created elsewhere (no split
+   * yet) is taken in when its split is written, which comes back through the watch.
+   */
+  async #followRevisions(spec: FunctionSpec, known: DeployedFunction | undefined): Promise<void> {
+    const ref = refOf(spec);
+    const revisions = this.#revisions!;
+    const routing = await revisions.routing(ref);
+    if (!routing) return;
+    if (known && canonical(known.spec) === canonical(spec) && JSON.stringify(known.routing) === JSON.stringify(routing)) return;
+    for (const t of routing.traffic) {
+      const rev = await revisions.get(ref, t.revision);
+      if (rev) await this.#deployRevision(rev);
+    }
+    const [latest] = await revisions.list(ref);
+    if (latest) this.#latest.set(key(ref), latest.revision);
+    const specChanged = !known || canonical(known.spec) !== canonical(spec);
+    this.#remember(spec, routing);
+    this.#retireUnrouted(ref, routing, spec.timeout);
+    const split = routing.traffic.map((t) => `${t.revision}=${t.percent}%`).join(' ');
+    if (specChanged) {
+      await this.#triggers?.sync(ref);
+      this.#changed(ref, 'deployed', `${known ? 'updated' : 'deployed'} by another gateway (${spec.runtime}, code ${spec.code?.slice(0, 19) ?? spec.envProcess ?? '-'}): ${split}`);
+    } else this.#changed(ref, 'routed', `traffic ${split} (set by another gateway)`);
+  }
+
   /** When `ref` last received a request since the gateway started (epoch ms), 0 if never. */
   lastRequestAt(ref: FunctionRef): number {
     return this.counters(ref).lastRequestAt;
@@ -359,8 +392,21 @@ export class FunctionService {
     const spec = deploymentSpec(rev);
     const k = key(refOf(spec));
     if (this.#deployments.has(k)) return;
-    await this.#builds.ensureBuilt(rev.spec);
-    await this.#provider.deploy(spec);
+    let unbuilt: unknown;
+    try {
+      await this.#builds.ensureBuilt(rev.spec);
+    } catch (err) {
+      // This gateway never had the code (another replica of it on Kubernetes built it, or this
+      // one restarted with an empty data dir): a provider that keeps built code (the cluster's
+      // ConfigMaps) starts from that, else it fails and the missing code is the reason given.
+      if (!isKssError(err) || err.code !== 'KSS_CODE_NOT_FOUND') throw err;
+      unbuilt = err;
+    }
+    try {
+      await this.#provider.deploy(spec);
+    } catch (err) {
+      throw unbuilt ?? err;
+    }
     this.#deployments.set(k, spec);
     const fnKey = key(refOf(rev.spec));
     let ran = this.#ranDeployments.get(fnKey);
@@ -655,7 +701,7 @@ export class FunctionService {
   }
 
   #requireRevisions(): RevisionStore {
-    if (!this.#revisions) throw new KssError('KSS_BAD_REQUEST', 'this gateway does not keep revisions (the Kubernetes provider does not have them yet); a deploy replaces the function in place');
+    if (!this.#revisions) throw new KssError('KSS_BAD_REQUEST', 'this gateway does not keep revisions; a deploy replaces the function in place');
     return this.#revisions;
   }
 
@@ -665,16 +711,22 @@ export class FunctionService {
       await this.#provider.remove(ref);
       return;
     }
+    const mine = this.#forgetDeployments(ref);
+    await Promise.all(mine.map((dep) => this.#provider.remove(dep)));
+    await this.#revisions.removeAll(ref);
+  }
+
+  /** Drops what this gateway knows of `ref`'s revision deployments (their stats too); returns them. */
+  #forgetDeployments(ref: FunctionRef): FunctionRef[] {
     const mine = [...this.#deployments].filter(([, spec]) => key(functionOf(refOf(spec)).ref) === key(ref));
     for (const [k] of mine) this.#deployments.delete(k);
-    await Promise.all(mine.map(([, spec]) => this.#provider.remove(refOf(spec))));
     for (const k of this.#ranDeployments.get(key(ref)) ?? []) {
       const [namespace, name] = k.split('/') as [string, string];
       this.#stats.forget({ namespace, name });
     }
     this.#ranDeployments.delete(key(ref));
     this.#latest.delete(key(ref));
-    await this.#revisions.removeAll(ref);
+    return mine.map(([, spec]) => refOf(spec));
   }
 
   /**

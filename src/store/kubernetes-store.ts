@@ -9,7 +9,13 @@ import { CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject 
 import { KssError, type Clock, type FunctionRef, type FunctionSpec } from '../core/index.js';
 import { FUNCTION_GROUP, FUNCTION_PLURAL, FUNCTION_VERSION, fromFunctionResource, toFunctionResource, type FunctionResource } from '../providers/kubernetes/function-resource.js';
 import type { FunctionStore, StoreChange, StoredFunction, WatchableStore } from './function-store.js';
+import { statusOf, unavailable } from './kube-errors.js';
 
+/**
+ * On the Function: its traffic split and canary (written by the revision store,
+ * kubernetes-revision-store.ts; here so the watch can tell a new split from an old one).
+ */
+export const TRAFFIC_ANNOTATION = 'serverless.kube.io/traffic';
 /** When the spec last changed (creation is `metadata.creationTimestamp`). */
 export const UPDATED_AT_ANNOTATION = 'serverless.kube.io/updated-at';
 /** Pause before a failed watch starts again. */
@@ -124,7 +130,7 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
    */
   watch(listener: (change: StoreChange) => void): () => void {
     let stopped = false;
-    /** The updated-at last passed on per function. */
+    /** The updated-at and split last passed on per function. */
     const seen = new Map<string, string>();
     const informers = [...this.#namespaces].map((namespace) => {
       const informer = makeInformer<KubernetesObject>(
@@ -136,10 +142,12 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
         // Only what a store wrote (its updated-at moved). The Kubernetes provider applies the
         // Function before the deploy is recorded, and before its code is in the cluster: those
         // intermediate writes are not news, and acting on them would find no code yet.
+        // A new split (another gateway's `kss traffic`, rollback or canary step) is news too.
         const k = `${namespace}/${obj.metadata?.name ?? ''}`;
         const updatedAt = obj.metadata?.annotations?.[UPDATED_AT_ANNOTATION];
-        if (updatedAt === undefined || seen.get(k) === updatedAt) return;
-        seen.set(k, updatedAt);
+        const version = `${updatedAt}|${obj.metadata?.annotations?.[TRAFFIC_ANNOTATION] ?? ''}`;
+        if (updatedAt === undefined || seen.get(k) === version) return;
+        seen.set(k, version);
         let stored: StoredFunction;
         try {
           stored = this.#stored(obj as unknown as FunctionResource);
@@ -191,14 +199,4 @@ export class KubernetesFunctionStore implements FunctionStore, WatchableStore {
   #now(): string {
     return new Date(this.#clock.now()).toISOString();
   }
-}
-
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-function unavailable(what: string, err: unknown): KssError {
-  const status = statusOf(err);
-  return new KssError('KSS_PROVIDER_UNAVAILABLE', `${what}: ${status ? `the Kubernetes API answered ${status}` : `the Kubernetes API could not be reached (${(err as Error)?.message ?? String(err)})`}`, { cause: err });
 }

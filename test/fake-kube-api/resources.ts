@@ -70,6 +70,7 @@ export function defaultResources(): ResourceDefinition[] {
     builtin('', 'v1', 'pods', 'Pod', { status: true, shortNames: ['po'] }),
     builtin('', 'v1', 'events', 'Event', { shortNames: ['ev'] }),
     builtin('apps', 'v1', 'deployments', 'Deployment', { status: true, scale: true, shortNames: ['deploy'] }),
+    builtin('apps', 'v1', 'controllerrevisions', 'ControllerRevision'),
     builtin('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler', {
       status: true,
       shortNames: ['hpa'],

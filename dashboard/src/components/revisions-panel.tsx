@@ -16,7 +16,7 @@ const SEGMENTS = 6;
  */
 export function RevisionsPanel({ name, namespace, onChanged }: { name: string; namespace?: string; onChanged?: () => void }) {
   const [unsupported, setUnsupported] = useState<string>();
-  // Stops asking a gateway that keeps no revisions (older, or the Kubernetes provider for now): one refusal, not one every 2 s.
+  // Stops asking a gateway that keeps no revisions (an older one): one refusal, not one every 2 s.
   const poll = usePoll(() => client.revisions(name, namespace), unsupported ? 0 : 2000, [name, namespace]);
   const refused = poll.error instanceof ApiError && !poll.data && (poll.error.code === 'KSS_ROUTE_NOT_FOUND' || poll.error.code === 'KSS_BAD_REQUEST') ? errorText(poll.error) : undefined;
   if (refused !== unsupported) setUnsupported(refused);

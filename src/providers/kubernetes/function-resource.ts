@@ -10,7 +10,7 @@
  *
  * Pure: no I/O.
  */
-import { isKssError, KssError, parseFunctionSpec, isPlainObject, type FunctionSpec, type ParseSpecOptions } from '../../core/index.js';
+import { functionOf, isKssError, KssError, parseFunctionSpec, isPlainObject, type FunctionSpec, type ParseSpecOptions } from '../../core/index.js';
 
 /** The CRD's API group (DESIGN.md, Names). */
 export const FUNCTION_GROUP = 'serverless.kube.io';
@@ -37,9 +37,29 @@ export const MANAGED_BY_VALUE = 'kube-serverless';
  */
 export const OPENFAAS_FUNCTION_LABEL = 'faas_function';
 
-/** The labels that mark an object as belonging to function `name`. */
+/**
+ * On every object of a revision's deployment (`NAME--r3`: its Deployment, Service, HPA,
+ * pods, code ConfigMaps) and on the revision's ControllerRevision: the function it is a
+ * revision of, so `kubectl get all -l serverless.kube.io/revision-of=NAME` shows them all.
+ */
+export const REVISION_OF_LABEL = 'serverless.kube.io/revision-of';
+/** Beside {@link REVISION_OF_LABEL}: which revision (`r3`). */
+export const REVISION_ID_LABEL = 'serverless.kube.io/revision';
+
+/**
+ * The labels that mark an object as belonging to `name`: a function, or one revision's
+ * deployment of it (`NAME--r3`), whose objects also name the function and the revision.
+ * OpenFaaS' `faas_function` always names the function (its tooling and our Grafana
+ * dashboard group by it); selectors use {@link FUNCTION_LABEL}, which is per deployment.
+ */
 export function functionLabels(name: string): Record<string, string> {
-  return { [FUNCTION_LABEL]: name, [OPENFAAS_FUNCTION_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+  const { ref, revision } = functionOf({ name, namespace: '' });
+  return {
+    [FUNCTION_LABEL]: name,
+    [OPENFAAS_FUNCTION_LABEL]: ref.name,
+    [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+    ...(revision ? { [REVISION_OF_LABEL]: ref.name, [REVISION_ID_LABEL]: revision } : {}),
+  };
 }
 
 /** A condition in the resource's status, in the shape of `metav1.Condition`. */
@@ -65,6 +85,16 @@ export interface FunctionResourceStatus {
   conditions?: FunctionCondition[];
   /** Where the function is invoked through the gateway. */
   url?: string;
+  /** Each revision that runs, newest first (the provider writes these with the counts above). */
+  revisions?: Array<{ revision: string; replicas: number; availableReplicas: number }>;
+  /** The split, as Knative's `status.traffic` (the revision store writes it with every change). */
+  traffic?: Array<{ revision: string; percent: number }>;
+  /** The split in one line (`r4=90% r5=10%`), for `kubectl get functions`. */
+  split?: string;
+  /** The newest revision (it may serve nothing yet: a canary at 0%, or one not ready). */
+  latestRevision?: string;
+  /** A canary in progress, in one line. */
+  canary?: string;
 }
 
 /** The resource's `spec`: a FunctionSpec without `service` and `namespace`. */

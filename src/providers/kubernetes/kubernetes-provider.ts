@@ -20,6 +20,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
+  setHeaderOptions,
   type Informer,
   type KubernetesObject,
   type ObjectCache,
@@ -30,6 +31,8 @@ import {
 import type { Logger } from 'pino';
 import {
   KssError,
+  functionOf,
+  functionSpecOf,
   systemClock,
   scaleSettings,
   type Clock,
@@ -59,11 +62,13 @@ import {
   type CodeDelivery,
   type FunctionOwner,
 } from './manifests.js';
-import { FUNCTION_GROUP, FUNCTION_LABEL, FUNCTION_PLURAL, FUNCTION_VERSION, MANAGED_BY_LABEL, toFunctionResource, type FunctionResourceStatus } from './function-resource.js';
+import { FUNCTION_GROUP, FUNCTION_LABEL, FUNCTION_PLURAL, FUNCTION_VERSION, MANAGED_BY_LABEL, type FunctionResourceStatus } from './function-resource.js';
+import { applyFunctionResource, ensureFunctionResource, FIELD_MANAGER, mergePatch } from './function-owner.js';
 import { PodLogReader } from './pod-logs.js';
 
-/** The field manager of every write: `kubectl get … --show-managed-fields` names us. */
-export const FIELD_MANAGER = 'kube-serverless';
+export { FIELD_MANAGER };
+/** A Service's name is a DNS-1035 label: at most 63 characters (a revision's is `NAME--rN`). */
+const SERVICE_NAME_MAX = 63;
 /**
  * On every code ConfigMap part: the code digest it was built from (so a reader can tell
  * a complete set from a mix of two versions); on the first, also the entry file the
@@ -127,6 +132,8 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
   readonly #endpoints = new Map<string, readonly Endpoint[]>();
   readonly #listeners = new Set<(ref: FunctionRef) => void>();
   readonly #podLogs: PodLogReader;
+  /** Functions whose deployment from before revisions was looked for (and removed). */
+  readonly #retired = new Set<string>();
   #cancelResync: (() => void) | undefined;
   #closed = false;
 
@@ -181,22 +188,34 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     return this.#deployment(ref)?.spec?.replicas ?? initialReplicas(spec);
   }
 
+  /**
+   * Removes a function, or one revision's deployment (`NAME--rN`). A revision's code
+   * ConfigMaps stay: a rollback to it starts from them, with no build, on any gateway
+   * replica (they go with the revision's garbage collection, or with the Function).
+   */
   async remove(ref: FunctionRef): Promise<void> {
     this.#desired.delete(key(ref));
     this.#written.delete(key(ref));
+    const owner = functionOf(ref);
     // Deleting the Function is enough on a real cluster (its objects are owned by it);
     // the owned objects are deleted too, so nothing lingers where the collector is slow.
+    await this.#deleteWorkload(ref, owner.revision ? 'keep-code' : 'with-function');
+    this.#setEndpoints(ref, []);
+    if (owner.revision) this.#reportStatus(ref);
+  }
+
+  /** Deletes the Deployment, Service and HPA of `ref`, and its code ConfigMaps and Function unless told to keep them. */
+  async #deleteWorkload(ref: FunctionRef, mode: 'keep-code' | 'with-code' | 'with-function'): Promise<void> {
     const name = ref.name;
     const ns = ref.namespace;
-    const parts = await this.#codeParts(ref);
+    const parts = mode === 'keep-code' ? [] : await this.#codeParts(ref);
     await Promise.all([
-      this.#deleteIgnoringMissing({ apiVersion: 'serverless.kube.io/v1', kind: 'Function', metadata: { name, namespace: ns } }),
+      ...(mode === 'with-function' ? [this.#deleteIgnoringMissing({ apiVersion: 'serverless.kube.io/v1', kind: 'Function', metadata: { name, namespace: ns } })] : []),
       this.#deleteIgnoringMissing({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns } }),
       this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } }),
       this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name, namespace: ns } }),
       ...parts.map((part) => this.#deleteIgnoringMissing({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: part, namespace: ns } })),
     ]);
-    this.#setEndpoints(ref, []);
   }
 
   async list(namespace?: string): Promise<ProviderFunctionStatus[]> {
@@ -229,14 +248,7 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     const running = deployment ? (deployment.spec?.replicas ?? 1) : undefined;
     if (scalingMode(desired.spec) === 'cpu' && replicas > 0 && running !== undefined && running > 0) return;
     try {
-      await this.#objects.patch(
-        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: ref.name, namespace: ref.namespace }, spec: { replicas } } as KubernetesObject,
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-        undefined,
-        PatchStrategy.MergePatch,
-      );
+      await mergePatch(this.#objects, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: ref.name, namespace: ref.namespace }, spec: { replicas } } as KubernetesObject);
     } catch (err) {
       if (statusOf(err) === 404) {
         // Deleted behind our back: apply everything again, at the new size.
@@ -271,20 +283,28 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
   /** Server-side applies the Function and everything it owns, at `replicas`. */
   async #apply(spec: FunctionSpec, replicas: number): Promise<void> {
     const ref = refOf(spec);
+    if (ref.name.length > SERVICE_NAME_MAX) {
+      const fn = functionOf(ref);
+      throw new KssError('KSS_INVALID_NAME', fn.revision
+        ? `service: revision ${fn.revision} of "${fn.ref.name}" runs as Service "${ref.name}", longer than the ${SERVICE_NAME_MAX} characters Kubernetes allows; on Kubernetes keep function names to ${SERVICE_NAME_MAX - 7} characters or fewer`
+        : `service: "${ref.name}" is longer than the ${SERVICE_NAME_MAX} characters a Kubernetes Service name allows`);
+    }
     this.#desired.set(key(ref), { spec, replicas });
     const w = this.#watch(ref.namespace);
     try {
-      const fn = await this.#objects.patch(toFunctionResource(spec, { namespace: ref.namespace }) as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      const owner = { apiVersion: 'serverless.kube.io/v1', kind: 'Function', name: ref.name, uid: fn.metadata!.uid! };
+      const parent = functionOf(ref);
+      // A revision's deployment is owned by its function's Function and never writes it (a
+      // rollback's older spec must not become the function's).
+      const owner = parent.revision ? await ensureFunctionResource(this.#objects, functionSpecOf(spec)) : await applyFunctionResource(this.#objects, spec);
       const desired = this.#desired.get(key(ref));
-      if (desired) desired.generation = fn.metadata?.generation;
+      if (desired) desired.generation = owner.generation;
       this.#written.delete(key(ref));
       // What the cluster holds before this apply, so parts a bigger version left are removed after it.
       const before = spec.code ? await this.#codePartCount(ref) : 0;
-      const { code, handler } = await this.#codeDelivery(spec, owner);
+      const { code, handler } = await this.#codeDelivery(spec, { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid });
       // With CPU scaling the HPA owns the replica count: it is applied only to go to zero (which the HPA cannot).
       const applied = scalingMode(spec) === 'cpu' && replicas > 0 ? undefined : replicas;
-      const objects = functionObjects(handler ? { ...spec, handler } : spec, { owner, ...(applied === undefined ? {} : { replicas: applied }), ...(code ? { code } : {}), ...(this.#options.images ? { images: this.#options.images } : {}) });
+      const objects = functionObjects(handler ? { ...spec, handler } : spec, { owner: { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid }, ...(applied === undefined ? {} : { replicas: applied }), ...(code ? { code } : {}), ...(this.#options.images ? { images: this.#options.images } : {}) });
       // Before the Deployment, so its pods find their claims.
       await this.#ensureVolumeClaims(spec);
       for (const obj of objects) {
@@ -294,6 +314,8 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       if (!objects.some((o) => o.kind === 'HorizontalPodAutoscaler')) {
         await this.#deleteIgnoringMissing({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: ref.name, namespace: ref.namespace } });
       }
+      // Once a revision runs, what ran under the function's plain name before revisions existed goes.
+      if (parent.revision) await this.#retireUnversioned(parent.ref);
       // Parts past the new count (a bigger previous version), once the Deployment no longer projects them.
       const now = code?.kind === 'configmap' ? (code.parts ?? 1) : 0;
       const first = codeConfigMapName(ref.name);
@@ -306,6 +328,22 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     }
     await w.ready;
     this.#reportStatus(ref);
+  }
+
+  /**
+   * The Deployment, Service, HPA and code ConfigMaps a function ran as before it had
+   * revisions (its plain name, from an earlier version of the gateway): deleted once,
+   * when its first revision is applied, so they do not run beside it for ever.
+   */
+  async #retireUnversioned(fn: FunctionRef): Promise<void> {
+    const k = key(fn);
+    if (this.#retired.has(k)) return;
+    await this.#watch(fn.namespace).ready.catch(() => {});
+    if (!this.#desired.has(k) && this.#deployment(fn)) {
+      this.#logger.info({ function: fn.name }, 'retiring the function\'s deployment from before revisions');
+      await this.#deleteWorkload(fn, 'with-code');
+    }
+    this.#retired.add(k);
   }
 
   /**
@@ -343,7 +381,9 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
       // the ConfigMaps already in the cluster serve, when they hold this very code.
       const shipped = await this.#shippedCode(spec);
       if (shipped) return shipped;
-      throw err;
+      // A function's first revision after an upgrade: its code from before revisions, copied.
+      built = await this.#unversionedCode(spec);
+      if (!built) throw err;
     }
     const handler = built?.handler ? { handler: built.handler } : {};
     if (built && (built.archive.length <= CODE_ARCHIVE_LIMIT || !this.#options.codeUrl)) {
@@ -382,6 +422,25 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The archive a function ran from before it had revisions (ConfigMaps `<name>-code`),
+   * when `spec` is one of its revisions' and that code is `spec.code`: a gateway upgraded
+   * with an empty data dir starts the first revision from it, with no build.
+   */
+  async #unversionedCode(spec: FunctionSpec): Promise<{ archive: Buffer; handler?: string } | undefined> {
+    const of = functionOf(refOf(spec));
+    if (!of.revision) return undefined;
+    const plain = await this.#shippedCode({ ...spec, service: of.ref.name });
+    if (plain?.code.kind !== 'configmap') return undefined;
+    const first = codeConfigMapName(of.ref.name);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < (plain.code.parts ?? 1); i++) {
+      const cm = await this.#core.readNamespacedConfigMap({ name: codePartName(first, i), namespace: spec.namespace });
+      chunks.push(Buffer.from(cm.binaryData![codePartKey(i)]!, 'base64'));
+    }
+    return { archive: Buffer.concat(chunks), ...(plain.handler ? { handler: plain.handler } : {}) };
   }
 
   /** How many code parts the cluster holds for `ref`, from its first part's CODE_PARTS_LABEL (0 when there is none; 1 for a ConfigMap from before parts). */
@@ -492,25 +551,53 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
 
   /**
    * Writes the Function's status subresource (replicas, available, observed
-   * generation, a Ready condition) when it changed, so `kubectl get functions` reads
-   * well. Best effort: a failed write is retried at the next change or resync.
+   * generation, a Ready condition; with revisions, each running revision's counts and
+   * their sums) when it changed, so `kubectl get functions` reads well. A merge patch of
+   * these fields only: the split (`status.traffic`) is the revision store's to write.
+   * Best effort: a failed write is retried at the next change or resync.
    */
   #reportStatus(ref: FunctionRef): void {
-    const desired = this.#desired.get(key(ref));
-    const d = this.#deployment(ref);
-    if (!desired || !d || this.#closed) return;
-    const replicas = d.spec?.replicas ?? 0;
-    const available = this.resolve(ref).length;
+    if (this.#closed) return;
+    const owner = functionOf(ref);
+    let replicas = 0;
+    let available = 0;
+    let generation: number | undefined;
+    let revisions: Array<{ revision: string; replicas: number; availableReplicas: number }> | undefined;
+    if (owner.revision) {
+      revisions = [];
+      for (const d of this.#desired.values()) {
+        const dep = refOf(d.spec);
+        const of = functionOf(dep);
+        if (!of.revision || key(of.ref) !== key(owner.ref)) continue;
+        const r = this.#deployment(dep)?.spec?.replicas ?? d.replicas;
+        const a = this.resolve(dep).length;
+        revisions.push({ revision: of.revision, replicas: r, availableReplicas: a });
+        replicas += r;
+        available += a;
+        if (d.generation !== undefined) generation = Math.max(generation ?? 0, d.generation);
+      }
+      if (revisions.length === 0) return;
+      revisions.sort((x, y) => Number(y.revision.slice(1)) - Number(x.revision.slice(1)));
+    } else {
+      const desired = this.#desired.get(key(ref));
+      const d = this.#deployment(ref);
+      if (!desired || !d) return;
+      replicas = d.spec?.replicas ?? 0;
+      available = this.resolve(ref).length;
+      generation = desired.generation;
+    }
+    const fn = owner.ref;
     const ready = replicas === 0 || available > 0;
     const reason = replicas === 0 ? 'ScaledToZero' : available >= replicas ? 'AllReplicasReady' : available > 0 ? 'SomeReplicasReady' : 'NoReplicasReady';
-    const k = key(ref);
-    const shape = JSON.stringify([replicas, available, desired.generation, reason]);
+    const k = key(fn);
+    const shape = JSON.stringify([replicas, available, generation, reason, revisions]);
     if (this.#written.get(k) === shape) return;
     this.#written.set(k, shape);
     const status: FunctionResourceStatus = {
       replicas,
       availableReplicas: available,
-      ...(desired.generation === undefined ? {} : { observedGeneration: desired.generation }),
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+      ...(revisions ? { revisions } : {}),
       conditions: [
         {
           type: 'Ready',
@@ -518,16 +605,16 @@ export class KubernetesProvider implements Provider, ReplicaWatcher, FunctionLog
           reason,
           message: replicas === 0 ? 'no replicas: the next request starts one' : `${available}/${replicas} replicas ready`,
           lastTransitionTime: new Date(this.#clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-          ...(desired.generation === undefined ? {} : { observedGeneration: desired.generation }),
+          ...(generation === undefined ? {} : { observedGeneration: generation }),
         },
       ],
     };
-    // JSON patch `add /status`: sets it whether or not the object has one yet.
+    // A merge patch sets these fields whether or not the object has a status yet, and leaves the others.
     void this.#customObjects
-      .patchNamespacedCustomObjectStatus({ group: FUNCTION_GROUP, version: FUNCTION_VERSION, namespace: ref.namespace, plural: FUNCTION_PLURAL, name: ref.name, body: [{ op: 'add', path: '/status', value: status }] })
+      .patchNamespacedCustomObjectStatus({ group: FUNCTION_GROUP, version: FUNCTION_VERSION, namespace: fn.namespace, plural: FUNCTION_PLURAL, name: fn.name, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
       .catch((err: unknown) => {
         this.#written.delete(k);
-        this.#logger.debug({ err: String(err), function: ref.name }, 'could not write the Function status; the next change retries');
+        this.#logger.debug({ err: String(err), function: fn.name }, 'could not write the Function status; the next change retries');
       });
   }
 

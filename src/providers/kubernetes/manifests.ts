@@ -27,6 +27,7 @@ import type {
 } from '@kubernetes/client-node';
 import {
   KssError,
+  functionOf,
   runtimeImage,
   scaleSettings,
   SCALE_TARGET_LABEL,
@@ -446,14 +447,21 @@ function probe(path: string, t: { periodSeconds: number; timeoutSeconds: number;
   return { httpGet: { path, port: FUNCTION_PORT_NAME, scheme: 'HTTP' }, successThreshold: 1, ...t };
 }
 
+function revisionEnv(spec: FunctionSpec): V1EnvVar[] {
+  const revision = functionOf({ name: spec.service, namespace: spec.namespace }).revision;
+  return revision ? [{ name: 'KSS_REVISION', value: revision }] : [];
+}
+
 /** Env names the platform sets; a function's envVars cannot replace them (the replica would stop answering). */
 const RESERVED_ENV = /^(PORT|HOST|KSS_[A-Z0-9_]*)$/;
 
 function environment(spec: FunctionSpec, code: CodeDelivery | undefined, graceSeconds: number): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: 'PORT', value: String(FUNCTION_PORT) },
-    { name: 'KSS_FUNCTION_NAME', value: spec.service },
+    // A revision's deployment (NAME--rN) runs the function NAME, as on the local provider.
+    { name: 'KSS_FUNCTION_NAME', value: functionOf({ name: spec.service, namespace: spec.namespace }).ref.name },
     { name: 'KSS_FUNCTION_NAMESPACE', value: spec.namespace },
+    ...revisionEnv(spec),
     { name: 'KSS_TIMEOUT_SECONDS', value: String(spec.timeout) },
     { name: 'KSS_GRACE_MS', value: String((graceSeconds - 2) * 1000) },
   ];

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { Log, type CoreV1Api, type Informer, type KubeConfig, type ObjectCache, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock, FunctionLogLine, FunctionLogQuery, FunctionLogs, FunctionRef } from '../../core/index.js';
-import { FUNCTION_LABEL } from './function-resource.js';
+import { FUNCTION_LABEL, REVISION_OF_LABEL } from './function-resource.js';
 
 /** Longest line passed on (as the gateway's log store cuts them). */
 const MAX_LINE_CHARS = 16 * 1024;
@@ -224,7 +224,10 @@ function podsOf(informer: ObjectCache<V1Pod>, ref: FunctionRef, instance: string
 
 function isPodOf(pod: V1Pod, ref: FunctionRef, instance: string | undefined): boolean {
   const name = pod.metadata?.name;
-  return !!name && pod.metadata?.labels?.[FUNCTION_LABEL] === ref.name && (instance === undefined || instance === name);
+  const labels = pod.metadata?.labels ?? {};
+  // A function's pods, its revisions' too (their deployments are NAME--rN; the pod name says which).
+  const mine = labels[FUNCTION_LABEL] === ref.name || labels[REVISION_OF_LABEL] === ref.name;
+  return !!name && mine && (instance === undefined || instance === name);
 }
 
 /** A container has started (before that the kubelet has no log to give). */
