@@ -30,15 +30,17 @@ async function fakeCluster(): Promise<FakeKubeApi> {
   return api;
 }
 
-let contractApi: FakeKubeApi | undefined;
+/** The contract's clusters (one per platform it starts), closed at its end. */
+const contractClusters: FakeKubeApi[] = [];
 revisionsContract({
   label: 'the Kubernetes provider (fake API server)',
   start: async (options) => {
-    contractApi = await fakeCluster();
-    return startTestPlatform({ provider: 'kubernetes', kubeconfig: writeKubeconfigFile(contractApi), resyncMs: 1000, ...options });
+    const api = await fakeCluster();
+    contractClusters.push(api);
+    return startTestPlatform({ provider: 'kubernetes', kubeconfig: writeKubeconfigFile(api), resyncMs: 1000, ...options });
   },
   cleanup: async () => {
-    await contractApi?.close();
+    for (const api of contractClusters.splice(0)) await api.close();
   },
 });
 

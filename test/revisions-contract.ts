@@ -25,8 +25,8 @@ export default async (req) => {
 export interface RevisionsContractSetup {
   /** Names the suite (the provider). */
   label: string;
-  /** Starts a platform whose canaries step on `canaryClock`. */
-  start(options: { canaryClock: FakeClock; readyWaitMs: number }): Promise<TestPlatform>;
+  /** Starts a platform whose canaries step on `canaryClock` (and, when given, with short autoscaler windows). */
+  start(options: { canaryClock: FakeClock; readyWaitMs: number; autoscaler?: { tickMs: number; windows: { stableMs: number; panicMs: number } } }): Promise<TestPlatform>;
   /** After the platform closed (a fake cluster to stop). */
   cleanup?(): Promise<void>;
 }
@@ -262,6 +262,35 @@ export function revisionsContract(setup: RevisionsContractSetup): void {
       // A bad plan is refused before anything is built.
       const bad = await p.api('/api/v1/functions/canary', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runtime: 'node', code: view.revisions[0]!.code, annotations: { 'kss.canary': '150%' } }) });
       assert.equal(bad.status, 400);
+    });
+
+    test('each revision scales on its own: an idle one goes to zero while the other serves, and a pinned request wakes it', async () => {
+      // Short autoscaler windows, so idleness shows in seconds (test/autoscaling.test.ts does the same).
+      const q = await setup.start({ canaryClock: new FakeClock(Date.now()), readyWaitMs: 20_000, autoscaler: { tickMs: 200, windows: { stableMs: 3_000, panicMs: 600 } } });
+      try {
+        const labels = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '2s', 'com.openfaas.scale.max': '2' };
+        await deployFunction(q.client, 'halves', { 'handler.js': versioned('one') }, { labels });
+        await deployFunction(q.client, 'halves', { 'handler.js': versioned('two') }, { labels });
+        const traffic = await q.api('/api/v1/functions/halves/traffic', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ traffic: { r1: 50, r2: 50 } }) });
+        assert.equal(traffic.status, 200);
+        const replicasOf = async () => {
+          const view = (await (await q.api('/api/v1/functions/halves/revisions')).json()) as { revisions: { revision: string; replicas: number }[] };
+          return Object.fromEntries(view.revisions.map((r) => [r.revision, r.replicas]));
+        };
+        await eventually(async () => (await replicasOf()).r1 === 1, 20_000, 'r1 running again once it is in the split');
+        // Only r2 is asked (pinned): r1 idles to zero, r2 keeps its replica.
+        await eventually(async () => {
+          const r = await fetch(`${q.url}/function/halves@r2`);
+          assert.equal(await r.text(), 'two');
+          const now = await replicasOf();
+          return now.r1 === 0 && now.r2! >= 1;
+        }, 20_000, 'r1 at zero while r2 serves');
+        const woken = await fetch(`${q.url}/function/halves@r1`);
+        assert.deepEqual([woken.status, woken.headers.get('x-kss-revision'), await woken.text()], [200, 'r1', 'one']);
+        assert.ok((await replicasOf()).r1! >= 1, 'the request woke r1');
+      } finally {
+        await q.close();
+      }
     });
 
     test('revisions survive a gateway restart: the split is restored and served', async () => {
