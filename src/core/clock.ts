@@ -34,3 +34,23 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Runs `tick` every `ms` on `clock`, the next round armed only once the previous one
+ * settled (a slow round delays the next, never overlaps it). Returns a function that
+ * stops it; a round in progress finishes, and none follows.
+ */
+export function every(clock: Clock, ms: number, tick: () => Promise<void>): () => void {
+  let cancel: (() => void) | undefined;
+  let stopped = false;
+  const loop = () => {
+    void tick().finally(() => {
+      if (!stopped) cancel = clock.setTimeout(loop, ms);
+    });
+  };
+  cancel = clock.setTimeout(loop, ms);
+  return () => {
+    stopped = true;
+    cancel?.();
+  };
+}

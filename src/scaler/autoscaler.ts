@@ -7,7 +7,7 @@
  * requests arrive).
  */
 import type { Logger } from 'pino';
-import { qualifiedName, scaleSettings, systemClock, type Clock, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
+import { every, qualifiedName, scaleSettings, systemClock, type Clock, type FunctionRef, type FunctionSpec, type Provider } from '../core/index.js';
 import type { InvocationStats } from '../invoke/index.js';
 import { decide, PANIC_WINDOW_MS, STABLE_WINDOW_MS, type Sample } from './decide.js';
 
@@ -63,12 +63,7 @@ export class Autoscaler {
   }
 
   start(): void {
-    const loop = () => {
-      void this.tick().finally(() => {
-        if (this.#cancel) this.#cancel = this.#clock.setTimeout(loop, this.#tickMs);
-      });
-    };
-    this.#cancel = this.#clock.setTimeout(loop, this.#tickMs);
+    this.#cancel ??= every(this.#clock, this.#tickMs, () => this.tick());
   }
 
   stop(): void {

@@ -12,7 +12,7 @@
  * injected clock, so the tests drive whole releases on a fake clock.
  */
 import type { Logger } from 'pino';
-import { functionOf, qualifiedName, sortTraffic, type CanaryState, type Clock, type FunctionRef } from '../core/index.js';
+import { every, functionOf, qualifiedName, sortTraffic, type CanaryState, type Clock, type FunctionRef } from '../core/index.js';
 import type { InvokeObserver } from '../invoke/index.js';
 import { deploymentRef } from '../core/index.js';
 import type { Routing } from '../store/index.js';
@@ -95,12 +95,7 @@ export class CanaryController implements InvokeObserver {
   }
 
   start(): void {
-    const loop = () => {
-      void this.tick().finally(() => {
-        if (this.#cancel) this.#cancel = this.#clock.setTimeout(loop, TICK_MS);
-      });
-    };
-    this.#cancel = this.#clock.setTimeout(loop, TICK_MS);
+    this.#cancel ??= every(this.#clock, TICK_MS, () => this.tick());
   }
 
   stop(): void {

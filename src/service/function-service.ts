@@ -633,10 +633,7 @@ export class FunctionService {
       }
       for (const rev of revs) await this.#deployRevision(rev);
       const before = fn.routing;
-      const routing: Routing = { traffic, canary: null };
-      await revisions.setRouting(ref, routing);
-      this.#remember(fn.spec, routing);
-      this.#retireUnrouted(ref, routing, fn.spec.timeout);
+      await this.#route(fn, { traffic, canary: null });
       const cancelled = before?.canary ? ` (canary ${before.canary.revision} cancelled)` : '';
       this.#changed(ref, 'routed', `${why ?? 'traffic set'} by ${actor}: ${fmtTraffic(traffic)}, was ${fmtTraffic(before?.traffic ?? [])}${cancelled}`);
     });
@@ -686,18 +683,24 @@ export class FunctionService {
    * split came first) is dropped.
    */
   async applyCanary(ref: FunctionRef, expected: CanaryState, routing: Routing, event: string): Promise<boolean> {
-    const revisions = this.#requireRevisions();
+    this.#requireRevisions();
     return this.#mutex.run(key(ref), async () => {
       const fn = this.#specs.get(key(ref));
       const current = fn?.routing?.canary;
       if (!fn || !current || current.revision !== expected.revision || current.nextStepAt !== expected.nextStepAt) return false;
-      await revisions.setRouting(ref, routing);
-      this.#remember(fn.spec, routing);
-      this.#retireUnrouted(ref, routing, fn.spec.timeout);
+      await this.#route(fn, routing);
       if (!routing.canary) await this.#collectGarbage(ref, routing);
       this.#changed(ref, 'routed', event);
       return true;
     });
+  }
+
+  /** Stores a new split, serves it from now on, and retires the deployments it left out (once drained). */
+  async #route(fn: DeployedFunction, routing: Routing): Promise<void> {
+    const ref = refOf(fn.spec);
+    await this.#requireRevisions().setRouting(ref, routing);
+    this.#remember(fn.spec, routing);
+    this.#retireUnrouted(ref, routing, fn.spec.timeout);
   }
 
   #requireRevisions(): RevisionStore {
