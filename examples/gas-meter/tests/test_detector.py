@@ -1,4 +1,4 @@
-"""Unit tests of the rotation detector (functions/ingest/detector.py), standard library only:
+"""Unit tests of the rotation detector (functions/detector.py), standard library only:
 
     python3 -m unittest discover -s examples/gas-meter/tests -v
 
@@ -16,7 +16,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in functions/: it would be packaged with them
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(EXAMPLE, 'functions', 'ingest'))
+sys.path.insert(0, os.path.join(EXAMPLE, 'functions'))
 sys.path.insert(0, HERE)
 
 from detector import DetectorConfig, RotationDetector  # noqa: E402

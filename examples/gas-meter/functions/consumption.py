@@ -1,5 +1,5 @@
 """consumption: the gas meter's usage as a small REST API, read from the database the
-ingest function writes (meterdb.py, the same file in both functions).
+ingest function writes (ingest.py, through the same module: meterdb.py).
 
     GET /?period=hour|day&from=&to=&device=&tz=
         usage per hour or per day, every bucket listed (empty ones as 0), and the total.

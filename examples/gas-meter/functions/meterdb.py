@@ -1,7 +1,7 @@
 """The gas-meter example's database: SQLite by default, PostgreSQL when configured.
-Both functions (ingest writes, consumption reads) use this module; the two copies, in
-functions/ingest/ and functions/consumption/, are kept identical by the example's tests
-(each function is packaged from its own folder).
+Both functions (ingest.py writes, consumption.py reads) import this module: they are
+packaged from the same folder, functions/, and stack.yml's ``handler:`` names the file
+each one runs.
 
 Configuration, from the function's environment:
 
