@@ -11,7 +11,7 @@
 
 FROM python:3.11-alpine AS build
 WORKDIR /opt/kss/runtimes/python
-COPY runtimes/python/server.py runtimes/python/kss_runtime.py ./
+COPY runtimes/python/server.py runtimes/python/kss_runtime.py runtimes/python/kss_identity.py ./
 # Bytecode compiled at build time: the root filesystem is read-only at run time.
 RUN python3 -m compileall -q .
 

@@ -11,14 +11,15 @@ runtime's own command in place: same pid, namespaces and cgroup. fds 0-3 (the pa
 pipe, stdout, stderr, the ready pipe) are inherited as they are.
 """
 # Everything the specialisation needs is imported while idle, not on the request's path.
-import base64
+import base64  # noqa: F401  (kss_identity.write_secrets uses it: imported now, while idle)
 import ctypes
 import json
 import os
-import re
+import re  # noqa: F401  (likewise)
 import sys
 
-SECRETS_DIR = '/var/openfaas/secrets'
+import kss_identity
+
 PR_CAPBSET_DROP = 24
 CAPS_V3 = 0x20080522
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -81,31 +82,11 @@ def main():
     line = json.loads(buffered.split(b'\n', 1)[0])
     target = line['exec']
     try:
-        for name, value in (line.get('secrets') or {}).items():
-            if not re.match(r'^[A-Za-z0-9._-]+$', name) or name in ('.', '..'):
-                raise ValueError('invalid secret name %r' % name)
-            fd = os.open(os.path.join(SECRETS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-            try:
-                data = memoryview(base64.b64decode(value))
-                while data:
-                    data = data[os.write(fd, data):]
-            finally:
-                os.close(fd)
+        kss_identity.write_secrets(line.get('secrets'))
         run_as = line.get('runAs')
         if run_as:
-            # runAs.groups: the gids of the function's volumes (kss.volume), kept across the exec.
-            groups = [int(g) for g in (run_as.get('groups') or [])]
-            drop_bounding_set()
-            os.setgroups(groups)
-            os.setgid(run_as['gid'])
-            os.setuid(run_as['uid'])
-            if os.getuid() != run_as['uid'] or os.getgid() != run_as['gid'] or os.geteuid() != run_as['uid']:
-                raise OSError('still running as %d:%d' % (os.getuid(), os.getgid()))
-            if set(os.getgroups()) - {run_as['gid']} != set(groups):
-                raise OSError('supplementary groups are %s, expected %s' % (os.getgroups(), groups))
-            if groups:
-                # Inherited by the command: what it creates in a volume is writable by the volume's group.
-                os.umask(0o002)
+            # runAs.groups (the gids of the function's volumes) and the umask are kept across the exec.
+            kss_identity.become(run_as, before_switch=drop_bounding_set)
             clear_inheritable()
             check_unprivileged()
     except Exception as exc:  # never run a function's code with the pool's privileges

@@ -904,11 +904,6 @@ def _exit(code):
         os._exit(code)
 
 
-SECRETS_DIR = '/var/openfaas/secrets'
-# The umask of a function with volumes (kss.volume): what it creates there is writable by the volume's group.
-VOLUME_UMASK = 0o002
-
-
 def parse_groups(raw):
     """``KSS_RUN_GROUPS``: gids separated by commas (the function's volumes), or empty."""
     if not raw:
@@ -922,32 +917,11 @@ def parse_groups(raw):
 def become_function(line):
     """In a sandboxed pool process (still root, holding only the capabilities to chown
     and switch ids): write the function's secrets, then drop to its uid and gid for
-    good, before any of its code is loaded. ``runAs.groups`` (the gids of its volumes)
-    become its supplementary groups, and then the umask is 0002."""
-    import base64
-    import re
-    for name, value in (line.get('secrets') or {}).items():
-        if not re.match(r'^[A-Za-z0-9._-]+$', name) or name in ('.', '..'):
-            raise ValueError('invalid secret name %r' % name)
-        fd = os.open(os.path.join(SECRETS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-        try:
-            data = memoryview(base64.b64decode(value))
-            while data:
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
-    run_as = line.get('runAs')
-    if run_as:
-        groups = [int(g) for g in (run_as.get('groups') or [])]
-        os.setgroups(groups)
-        os.setgid(run_as['gid'])
-        os.setuid(run_as['uid'])
-        if os.getuid() != run_as['uid'] or os.getgid() != run_as['gid']:
-            raise OSError('still running as %d:%d' % (os.getuid(), os.getgid()))
-        if set(os.getgroups()) - {run_as['gid']} != set(groups):
-            raise OSError('supplementary groups are %s, expected %s' % (os.getgroups(), groups))
-        if groups:
-            os.umask(VOLUME_UMASK)
+    good, before any of its code is loaded (kss_identity.py)."""
+    import kss_identity
+    kss_identity.write_secrets(line.get('secrets'))
+    if line.get('runAs'):
+        kss_identity.become(line['runAs'])
 
 
 def await_specialisation():
@@ -955,6 +929,7 @@ def await_specialisation():
     ahead; wait for one JSON line on stdin, ``{"env": {...}}`` (the function's code
     dir, handler and environment), apply it and carry on as a normal start. stdin
     stays open afterwards as the parent pipe."""
+    import kss_identity  # noqa: F401  (now, while idle: become_function uses it on the request's path)
     buffered = b''
     while b'\n' not in buffered:
         chunk = os.read(0, 65536)
