@@ -43,8 +43,31 @@ export interface Cgroup {
   usage(): CgroupUsage | undefined;
   /** How many times the OOM killer killed a process in it. */
   oomKills(): number;
+  /**
+   * SIGKILLs every process in it, also one forked a moment ago (a sandbox whose monitor
+   * was killed mid-setup leaves a child behind that no signal from its parent reaches).
+   * Never throws.
+   */
+  killAll(): void;
   /** Removes the directories (once every process in them is gone). Never throws. */
   remove(): void;
+}
+
+/** Rounds of "read the pids, kill them" where cgroup.kill is missing: a fork between a read and the kills is caught by the next. */
+const KILL_ROUNDS = 5;
+
+function killListed(read: () => number[]): void {
+  for (let round = 0; round < KILL_ROUNDS; round++) {
+    const pids = read();
+    if (!pids.length) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
 }
 
 export interface CgroupManager {
@@ -194,6 +217,10 @@ class CgroupV1 implements Cgroup {
     return readKeyed(join(this.dirs.memory, 'memory.oom_control')).get('oom_kill') ?? 0;
   }
 
+  killAll(): void {
+    killListed(() => this.pids());
+  }
+
   remove(): void {
     for (const d of Object.values(this.dirs)) removeTree(d);
   }
@@ -239,6 +266,17 @@ class CgroupV2 implements Cgroup {
 
   oomKills(): number {
     return readKeyed(join(this.dir, 'memory.events')).get('oom_kill') ?? 0;
+  }
+
+  killAll(): void {
+    // cgroup.kill (Linux 5.14+) kills the whole cgroup at once, forks in progress included.
+    try {
+      writeFileSync(join(this.dir, 'cgroup.kill'), '1');
+      return;
+    } catch {
+      // Older kernel, or the cgroup is gone.
+    }
+    killListed(() => this.pids());
   }
 
   remove(): void {

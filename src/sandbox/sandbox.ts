@@ -347,6 +347,10 @@ export class Sandbox implements ReplicaIsolation {
     const release = () => {
       if (released) return;
       released = true;
+      // An idle pooled process killed at close (or dead) may leave a half-started sandbox in its
+      // cgroup (bwrap's child, cloned before the monitor was killed, waits for it for ever and
+      // holds the gateway's pipes to it open): nothing outlives the release.
+      cgroup?.killAll();
       if (ns) rmSync(slot, { recursive: true, force: true });
       if (unisolatedSecrets) rmSync(unisolatedSecrets, { recursive: true, force: true });
       cgroup?.remove();
@@ -438,13 +442,7 @@ export class Sandbox implements ReplicaIsolation {
         // The replica is over: a runtime that outlived its SIGKILLed monitor (pid 1 of its namespace
         // survives it) must not go on answering, from a code slot about to be emptied, as a replica the
         // gateway already counts as gone. Killed, its requests in flight become 502 KSS_REPLICA_FAILED.
-        for (const pid of cgroup?.pids() ?? []) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // Gone meanwhile.
-          }
-        }
+        cgroup?.killAll();
         cleanup();
         cgroup?.remove();
       },
