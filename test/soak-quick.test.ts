@@ -18,10 +18,9 @@ const SOAK = fileURLToPath(new URL('../bench/soak/soak.js', import.meta.url));
 /** The soak's own budget is about 60 s of chaos plus set-up; past this it is stopped. */
 const LIMIT_MS = 150_000;
 
-// Opt-in until the open finding in docs/reliability.md (a sync request that occasionally dies
-// with "other side closed" after replica kills, in about 1 of 3 quick runs) is understood:
-// a test that fails by chance would stop every landing. `KSS_SOAK_QUICK=1 npm test` runs it.
-const SKIP = process.env.KSS_SOAK_QUICK === '1' ? false : 'opt-in (KSS_SOAK_QUICK=1) until the open finding in docs/reliability.md is fixed';
+// Runs in every `npm test` (before the other files, alone: scripts/test.mjs gives this file 240 s).
+// `KSS_SOAK_QUICK=0 npm test` leaves it out, e.g. where the brokers or the tmpfs are not there.
+const SKIP = process.env.KSS_SOAK_QUICK === '0' ? 'left out with KSS_SOAK_QUICK=0' : false;
 
 test('soak --quick: nothing accepted is lost under chaos (exit 0)', { timeout: LIMIT_MS + 30_000, skip: SKIP }, async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'kss-soak-test-'));

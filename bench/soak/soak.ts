@@ -11,6 +11,7 @@
  * Flags: `--quick` (about 60 s of chaos, for CI), `--duration <seconds>` (default 600),
  * `--work-dir <dir>` (where its state file and temporary folders go; a starter that may
  * have to kill it cleans up from `<dir>/soak-state.json`), `--json <file>` (the results).
+ * `KSS_SOAK_LOGS=1` prints the gateway's warnings and errors of a run that passed too.
  * Every request goes to 127.0.0.1; every loop is bounded in time.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,8 +72,8 @@ export function soakPlan(quick: boolean, durationS?: number): SoakPlan {
   const common = { syncWorkers: 3, tmpfsMiB: 192, fdSlack: { absolute: 16, relative: 0.1 } };
   if (quick) {
     // 60 s is shorter than one cycle of V8's heap: under this load the gateway's RSS saw-tooths between
-    // about 176 and 214 MiB over about 90 s, and a gateway restarted mid-run ends near the top of its
-    // first climb (+23 % over a warm-up of 174 MiB). The quick run bounds growth at 30 %; the full run at 10 %.
+    // about 176 and 214 MiB over about 90 s, and the gateway restarted mid-run ends its ~35 s of life
+    // in its first climb (+14 to +17 % over its own first 3 s). The quick run bounds growth at 30 %; the full run at 10 %.
     return { ...common, rssGrowth: 0.3, quick, durationMs: (durationS ?? 60) * 1000, warmMs: 3_000, steadyMs: 4_000, faultMs: 3_000, recoveryMs: 2_000, brokerDownMs: 1_500, killEveryMs: 750, sampleMs: 500, drainMs: 45_000, healMs: 40_000, hangTimeout: '1s', syncIntervalMs: 60, asyncIntervalMs: 150, publishIntervalMs: 250, secondRound: false };
   }
   return { ...common, rssGrowth: 0.1, quick, durationMs: (durationS ?? 600) * 1000, warmMs: 30_000, steadyMs: 60_000, faultMs: 30_000, recoveryMs: 20_000, brokerDownMs: 10_000, killEveryMs: 5_000, sampleMs: 2_000, drainMs: 120_000, healMs: 60_000, hangTimeout: '2s', syncIntervalMs: 100, asyncIntervalMs: 200, publishIntervalMs: 400, secondRound: true };
@@ -105,6 +106,8 @@ export class Soak {
   readonly broken: string[] = [];
   readonly skipped: string[] = [];
   readonly notes: string[] = [];
+  /** Lines of the end's checks (the drain, RSS and fds) for the report. */
+  readonly #summary: string[] = [];
   /** Accepted async calls: id → phase of acceptance. */
   readonly accepted = new Map<string, number>();
   /** Async calls whose callback reported the function's 200. */
@@ -687,12 +690,21 @@ export class Soak {
     await Promise.race([Promise.all(this.#loops.slice(0, -1)), sleep(30_000)]);
     this.phases.at(-1)!.endMs = this.now();
     this.log(`load stopped; waiting up to ${p.drainMs / 1000} s for every accepted call and acknowledged message to be handled`);
-    const deadline = Date.now() + p.drainMs;
+    const drainStart = Date.now();
+    const deadline = drainStart + p.drainMs;
     const missing = () => ({
       calls: [...this.accepted.keys()].filter((id) => !this.completed.has(id)),
       messages: [...this.acked.values()].flatMap((s) => [...s]).filter((id) => !this.handled.has(id)),
     });
+    /** When each kind of work (async calls, each broker's messages) was all handled, in s after the load stopped. */
+    const doneAfter = new Map<string, number>();
+    const note = () => {
+      const t = (Date.now() - drainStart) / 1000;
+      if (!doneAfter.has('async calls') && [...this.accepted.keys()].every((id) => this.completed.has(id))) doneAfter.set('async calls', t);
+      for (const [kind, ids] of this.acked) if (!doneAfter.has(kind) && [...ids].every((id) => this.handled.has(id))) doneAfter.set(kind, t);
+    };
     while (Date.now() < deadline) {
+      note();
       const m = missing();
       if (!m.calls.length && !m.messages.length) break;
       await sleep(250);
@@ -703,7 +715,9 @@ export class Soak {
       const lost = [...ids].filter((id) => !this.handled.has(id));
       if (lost.length) this.#break(`${lost.length} of ${ids.size} acknowledged ${kind} messages were never handled (e.g. ${lost.slice(0, 5).join(', ')})`);
     }
-    this.log(`drained in ${((p.drainMs - (deadline - Date.now())) / 1000).toFixed(1)} s`);
+    const waits = [...doneAfter].map(([kind, t]) => `${kind} ${t.toFixed(1)} s`).join(', ');
+    this.#summary.push(`Drained in ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the load stopped (at most ${p.drainMs / 1000} s)${waits ? `: ${waits}` : ''}.`);
+    this.log(this.#summary.at(-1)!);
 
     this.#stopSampling = true;
     await this.#loops.at(-1);
@@ -720,7 +734,18 @@ export class Soak {
     this.#checkIntegrity('the final SIGTERM (gateway stopped)');
   }
 
-  /** RSS at the end within `rssGrowth` of after warm-up; fds flat within the slack. */
+  /**
+   * RSS at the end within `rssGrowth` of after warm-up; fds flat within the slack.
+   *
+   * RSS is compared within the gateway process running at the end: against the warm-up when
+   * it is the first one, else against its own first `warmMs` under load after its restart.
+   * A leak lives in one process, and a Node process's RSS depends on where its V8 heap is in
+   * its cycle: the first process's warm-up can fall in a trough (a major GC while the gateway
+   * idled through a slow Go build: 142 MiB, where 175-182 is usual), against which a process
+   * restarted mid-run and 35 s into its first climb looked +43 % "grown" in a --quick run. The
+   * growth across processes (the first warm-up against the end) is printed, not asserted.
+   * Fds do not cycle with the heap: they are compared with the first warm-up, across processes.
+   */
   #checkResources(): void {
     const p = this.plan;
     // Medians over windows, not single samples: the RSS of a Node process saw-tooths with its GC.
@@ -731,14 +756,23 @@ export class Soak {
       this.#break('no RSS/fd samples of the gateway after warm-up or at the end');
       return;
     }
+    const endPid = end.at(-1)!.pid;
+    // The process at the end: its warm-up, or (restarted) its first warmMs of samples, which start once it answers.
+    const own = this.samples.filter((s) => s.pid === endPid);
+    const ownWarm = warm[0]!.pid === endPid ? warm.filter((s) => s.pid === endPid) : own.filter((s) => s.atMs <= own[0]!.atMs + p.warmMs);
+    const endOwn = end.filter((s) => s.pid === endPid);
     const rss0 = median(warm.map((s) => s.rssBytes));
-    const rss1 = median(end.map((s) => s.rssBytes));
+    const rssOwn0 = median(ownWarm.map((s) => s.rssBytes));
+    const rss1 = median(endOwn.map((s) => s.rssBytes));
     const fd0 = median(warm.map((s) => s.fds));
     const fd1 = median(end.map((s) => s.fds));
     const fdLimit = fd0 + Math.max(p.fdSlack.absolute, Math.ceil(fd0 * p.fdSlack.relative));
-    const growth = rss1 / rss0 - 1;
-    this.log(`gateway RSS after warm-up ${(rss0 / MiB).toFixed(0)} MiB, at the end ${(rss1 / MiB).toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %, ${this.#gatewayLives} gateway process(es)); fds ${fd0} → ${fd1} (limit ${fdLimit})`);
-    if (growth > p.rssGrowth) this.#break(`gateway RSS grew ${(growth * 100).toFixed(1)} % from after warm-up (${(rss0 / MiB).toFixed(0)} MiB) to the end (${(rss1 / MiB).toFixed(0)} MiB); at most ${p.rssGrowth * 100} % is allowed`);
+    const growth = rss1 / rssOwn0 - 1;
+    const pct = (g: number) => `${g >= 0 ? '+' : ''}${(g * 100).toFixed(1)} %`;
+    const across = this.#gatewayLives > 1 ? `; across processes, from the first warm-up's ${(rss0 / MiB).toFixed(0)} MiB: ${pct(rss1 / rss0 - 1)}` : '';
+    this.#summary.push(`Gateway RSS after warm-up ${(rssOwn0 / MiB).toFixed(0)} MiB, at the end ${(rss1 / MiB).toFixed(0)} MiB (${pct(growth)}, pid ${endPid}, the last of ${this.#gatewayLives} gateway process(es)${across}); fds ${fd0} → ${fd1} (limit ${fdLimit}).`);
+    this.log(this.#summary.at(-1)!);
+    if (growth > p.rssGrowth) this.#break(`gateway RSS grew ${(growth * 100).toFixed(1)} % from after warm-up (${(rssOwn0 / MiB).toFixed(0)} MiB) to the end (${(rss1 / MiB).toFixed(0)} MiB) in gateway pid ${endPid}; at most ${p.rssGrowth * 100} % is allowed`);
     if (fd1 > fdLimit) this.#break(`gateway open fds grew from ${fd0} after warm-up to ${fd1} at the end; at most +${fdLimit - fd0} is allowed`);
   }
 
@@ -795,6 +829,8 @@ export class Soak {
       const dup = [...ids].filter((id) => (this.handled.get(id) ?? 0) > 1).length;
       out.push(`${kind} messages: ${ids.size} acknowledged by the broker, ${handled} handled, ${dup} handled more than once, ${this.publishFailures.get(kind) ?? 0} publishes not acknowledged (broker down; not counted)`);
     }
+    if (this.#settleRefused) out.push(`${this.#settleRefused} async call outcome(s) could not be recorded at first (the disk was full): kept in memory by the dispatcher and written again until the queue took them.`);
+    out.push(...this.#summary);
     out.push('', 'Faults:', ...this.faults.map((f) => `  ${f}`), '');
     out.push(`Gateway RSS and open fds over time (every ${this.plan.quick ? 5 : 30} s):`, usageSeries(this.samples, this.plan.quick ? 5_000 : 30_000), '');
     out.push(`Invariants (fds: at most +max(${this.plan.fdSlack.absolute}, ${this.plan.fdSlack.relative * 100} %) over warm-up; RSS: at most +${this.plan.rssGrowth * 100} %):`);
@@ -804,7 +840,7 @@ export class Soak {
       'outside fault windows no request failed; inside them only 502/503/504 with X-Kss-Error (refused connections while the gateway is down, 507 while the disk is full)',
       'PRAGMA integrity_check ok after every kill (kss.db, queue.db)',
       this.#tmpfs.ok ? 'full disk: deploys and async calls refused with 507 KSS_INSUFFICIENT_STORAGE, nothing stored damaged, service resumes' : 'full disk: SKIPPED',
-      `gateway RSS at the end (median of the last 60 s) within ${this.plan.rssGrowth * 100} % of after warm-up (median of the warm-up); open fds flat`,
+      `gateway RSS at the end (median of the last 60 s) within ${this.plan.rssGrowth * 100} % of after warm-up (median of the warm-up, or of a restarted gateway's first ${this.plan.warmMs / 1000} s: the same process); open fds flat`,
       'SIGTERM at the end: exit 0',
     ];
     for (const c of checks) out.push(`  - ${c}`);
@@ -817,6 +853,8 @@ export class Soak {
       if (this.broken.length > 50) out.push(`  … and ${this.broken.length - 50} more`);
       out.push('', 'Warnings and errors the gateway logged (the last 40 of each process):', ...this.#gatewayLogs);
     } else {
+      // KSS_SOAK_LOGS=1: the gateway's warnings and errors of a run that passed too.
+      if (process.env.KSS_SOAK_LOGS === '1') out.push('Warnings and errors the gateway logged (the last 40 of each process):', ...this.#gatewayLogs, '');
       out.push('PASSED: every invariant held.');
     }
     process.stdout.write(`${out.join('\n')}\n`);
@@ -825,7 +863,11 @@ export class Soak {
   /** Warnings and errors each gateway process logged (the last 64 KiB of its output), by life. */
   readonly #gatewayLogs: string[] = [];
 
+  /** Async outcomes the queue refused at first (a full disk), over every gateway process: the dispatcher retries them. */
+  #settleRefused = 0;
+
   #keepLogs(gw: GatewayProcess): void {
+    this.#settleRefused += gw.events().filter((e) => e.msg === 'could not settle an async call; keeping its outcome and retrying').length;
     const lines: string[] = [];
     for (const line of gw.logs().split('\n')) {
       try {

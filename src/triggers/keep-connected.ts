@@ -44,8 +44,18 @@ export async function keepConnected(ctx: TriggerContext, connect: () => Promise<
         break;
       }
       ctx.setState('connected');
-      const stopped = new Promise<string>((resolve) => ctx.signal.addEventListener('abort', () => resolve(''), { once: true }));
-      const reason = await Promise.race([session.lost, stopped]);
+      // Removed again once the session ends: a listener per reconnect would pile up on the signal.
+      let onAbort: () => void = () => undefined;
+      const stopped = new Promise<string>((resolve) => {
+        onAbort = () => resolve('');
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+      });
+      let reason: string;
+      try {
+        reason = await Promise.race([session.lost, stopped]);
+      } finally {
+        ctx.signal.removeEventListener('abort', onAbort);
+      }
       if (ctx.signal.aborted) {
         await session.close().catch(() => undefined);
         break;

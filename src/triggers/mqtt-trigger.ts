@@ -140,7 +140,18 @@ export const mqttConnector: TriggerConnector<MqttTrigger> = {
       client.on('error', (err) => lose(reasonOf(err)));
       client.on('close', () => lose('connection closed by the broker'));
       client.on('offline', () => lose('broker offline'));
-      const [grant] = await client.subscribeAsync(trigger.topic, { qos: trigger.qos });
+      // The persistent session's messages can arrive before the SUBACK, and mqtt.js reads no packet past a
+      // PUBLISH it has not acknowledged: one not handled here (the queue is full) would hold the SUBACK back
+      // until the keepalive ended the connection (45 s). Losing the connection meanwhile ends the connect.
+      const subscribed = client.subscribeAsync(trigger.topic, { qos: trigger.qos });
+      subscribed.catch(() => undefined);
+      let grant: Awaited<typeof subscribed>[number] | undefined;
+      try {
+        [grant] = await Promise.race([subscribed, lost.then((reason) => Promise.reject(new Error(reason)))]);
+      } catch (err) {
+        await client.endAsync(true).catch(() => undefined);
+        throw err;
+      }
       if (!grant || grant.qos === 128 || grant.qos > 2) {
         await client.endAsync(true).catch(() => undefined);
         throw new Error(`the broker refused the subscription to "${trigger.topic}"`);
