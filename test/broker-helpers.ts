@@ -75,7 +75,8 @@ export async function startSink(): Promise<{ url: string; reports: Report[]; clo
 
 /**
  * A function that reports each event to `SINK` and answers `got:<body>`. The body
- * `fail` (or `fail-400`) makes it answer 503 (400) without reporting success.
+ * `fail` (or `fail-400`) makes it answer 503 (400) without reporting success; a body
+ * starting with `slow` is answered 3 s after it was reported (a test acts meanwhile).
  */
 export const REPORTER = `
 module.exports = async (event, context) => {
@@ -83,6 +84,7 @@ module.exports = async (event, context) => {
   const h = event.headers;
   const report = { body, topic: h['x-topic'], trigger: h['x-kss-trigger'], attempt: h['x-kss-attempt'], contentType: h['content-type'], schedule: h['x-kss-schedule'], ok: !body.startsWith('fail') };
   await fetch(process.env.SINK, { method: 'POST', body: JSON.stringify(report) });
+  if (body.startsWith('slow')) await new Promise((r) => setTimeout(r, 3000));
   if (body === 'fail-400') return context.status(400).succeed('bad');
   if (body.startsWith('fail')) return context.status(503).succeed('not now');
   return context.status(200).succeed('got:' + body);

@@ -34,7 +34,10 @@ export function reasonOf(err: unknown): string {
 export async function keepConnected(ctx: TriggerContext, connect: () => Promise<Session>, random: () => number = Math.random): Promise<void> {
   let failures = 0;
   while (!ctx.signal.aborted) {
-    ctx.setState('connecting');
+    // Only the first attempt shows `connecting`: a retry keeps `disconnected` and its reason, so
+    // whoever looks during an outage (`kss triggers`, the dashboard) sees why, not a state that
+    // flips to `connecting` for each attempt (and made a test reading it in between flaky).
+    if (failures === 0) ctx.setState('connecting');
     let session: Session | undefined;
     const since = ctx.clock.now();
     try {
