@@ -513,7 +513,7 @@ export class Soak {
     this.#phase('steady', 'steady');
     await sleep(p.steadyMs);
     const round = [() => this.#replicaKills(), () => this.#gatewayKill()];
-    const faults: Array<() => Promise<void>> = [...round, ...this.#brokers.map((b) => () => this.#brokerFault(b)), () => this.#hang(), () => this.#memoryHog(), () => this.#diskFull()];
+    const faults: Array<() => Promise<void>> = [...round, ...this.#brokers.map((b) => () => this.#brokerFault(b)), () => this.#hang(), () => this.#memoryHog(), () => this.#revisions(), () => this.#diskFull()];
     for (const fault of faults) await fault();
     if (p.secondRound) {
       // Again while there is time: kills are the faults most likely to leave something behind.
@@ -625,6 +625,37 @@ export class Soak {
       this.log(`soak-hog: ${killed} of ${rs.length} calls were 502 (the OOM killer ended the replica), ${survived} answered 200`);
       if (survived) this.skipped.push(`memory limit: soak-hog allocated 512 MiB under its 64 MiB limit ${survived} time(s): this host does not enforce memory limits (see \`kss doctor\`)`);
     });
+  }
+
+  /**
+   * Traffic moving between revisions under the steady load (issue #12): a new revision of
+   * soak-node, a 50/50 split, then a rollback. Not a fault: no request may fail in it (a
+   * switch drains what the old revision is serving), and both revisions must answer while split.
+   */
+  async #revisions(): Promise<void> {
+    const fn = 'soak-node';
+    this.#phase(`revisions of ${fn}: a new one, a 50/50 split, a rollback (under load)`, 'steady');
+    const source = soakFunctions(this.#ran, this.plan.hangTimeout, this.#run).find((f) => f.name === fn)!;
+    try {
+      await this.#deploy({ ...source, files: { 'handler.js': `${source.files['handler.js']}// revision ${randomUUID()}\n` } });
+      const view = await this.#api.revisions(fn);
+      const [newer, older] = view.revisions.map((r) => r.revision);
+      const split = (t: { revision: string; percent: number }[]) => t.map((x) => `${x.revision}=${x.percent}%`).join(' ');
+      this.#fault(`deployed ${fn} ${newer}: ${split(view.traffic)}`);
+      if (!newer || !older) return this.#break(`${fn}: a second deploy made no new revision (${view.revisions.length} kept)`);
+      this.#fault(`${fn}: ${split((await this.#api.setTraffic(fn, { [newer]: 50, [older]: 50 })).traffic)}`);
+      const seen = new Set<string>();
+      for (let i = 0; i < 60 && seen.size < 2; i++) {
+        const r = await this.#send('probe', fn, `/function/${fn}`, { body: 'x' }, 'ok:x');
+        if (r.headers?.['x-kss-revision']) seen.add(r.headers['x-kss-revision']);
+      }
+      if (seen.size < 2) this.#break(`${fn} split 50/50 between ${newer} and ${older}, but only ${[...seen].join(', ') || 'no revision'} answered 60 requests`);
+      await sleep(this.plan.faultMs);
+      this.#fault(`${fn} rolled back: ${split((await this.#api.rollback(fn)).traffic)}`);
+      await sleep(this.plan.recoveryMs);
+    } catch (err) {
+      this.#break(`${fn}: moving traffic between revisions failed: ${(err as Error).message}`);
+    }
   }
 
   async #diskFull(): Promise<void> {
