@@ -429,11 +429,17 @@ export class FunctionService {
       const deadline = this.#clock.now() + timeoutSeconds * 1000 + 1000;
       const drain = async () => {
         while (this.#stats.get(dep).inFlight > 0 && this.#clock.now() < deadline) await new Promise((r) => this.#clock.setTimeout(() => r(undefined), 50));
-        // Put back in the split meanwhile (a quick rollback): keep it running.
-        const now = this.#specs.get(key(ref))?.routing;
-        if (now?.traffic.some((t) => key(deploymentRef(ref, t.revision)) === k)) return;
-        if (this.#deployments.has(k)) return;
-        await this.#provider.remove(dep);
+        // Under the function's lock, as every routing change: a rollback to this revision either
+        // comes first (and the checks below keep it) or after the removal has finished (and starts
+        // it again). Unlocked, its deploy could land between the checks and the removal's deletes,
+        // which then took the revision it had just started (seen on Kubernetes, where both are API calls).
+        await this.#mutex.run(key(ref), async () => {
+          // Put back in the split meanwhile (a quick rollback): keep it running.
+          const now = this.#specs.get(key(ref))?.routing;
+          if (now?.traffic.some((t) => key(deploymentRef(ref, t.revision)) === k)) return;
+          if (this.#deployments.has(k)) return;
+          await this.#provider.remove(dep);
+        });
       };
       void drain().catch((err: unknown) => this.#logger.error({ err, deployment: qualifiedName(dep) }, 'could not stop a retired revision'));
     }
