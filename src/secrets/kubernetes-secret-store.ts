@@ -18,6 +18,7 @@ import { KssError, systemClock, type Clock, type SecretSource } from '../core/in
 import type { SecretBackend } from './secret-backend.js';
 import { assertValidSecretName } from './secret-name.js';
 import { MAX_SECRET_BYTES, nsFlag, secretNotFound, type SecretInfo } from './secret-store.js';
+import { statusOf } from '../providers/kubernetes/api-status.js';
 
 /** The label marking the Secrets the secrets API manages (the one the provider puts on everything it makes). */
 export const SECRET_MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -192,12 +193,6 @@ function assertStorable(name: string, value: Uint8Array): void {
   if (value.byteLength > MAX_SECRET_BYTES) {
     throw new KssError('KSS_PAYLOAD_TOO_LARGE', `value: ${Math.ceil(value.byteLength / 1024)} KiB is more than a secret may hold (${MAX_SECRET_BYTES / 1024} KiB)`);
   }
-}
-
-/** The HTTP status of a client-node failure (ApiException.code), if any. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 /**

@@ -4,12 +4,7 @@
  * what was being done and what the API answered.
  */
 import { KssError } from '../core/index.js';
-
-/** The HTTP status of a client-node failure (ApiException.code), if any. */
-export function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
-}
+import { statusOf } from '../providers/kubernetes/api-status.js';
 
 /** `KSS_PROVIDER_UNAVAILABLE` for `what`, naming the API's answer (or that it could not be reached). */
 export function unavailable(what: string, err: unknown): KssError {

@@ -30,7 +30,8 @@ import {
   type FunctionResource,
   type FunctionResourceSpec,
 } from '../providers/kubernetes/function-resource.js';
-import { statusOf, unavailable } from './kube-errors.js';
+import { statusOf } from '../providers/kubernetes/api-status.js';
+import { unavailable } from './kube-errors.js';
 import { TRAFFIC_ANNOTATION } from './kubernetes-store.js';
 import type { RevisionStore, Routing } from './revision-store.js';
 

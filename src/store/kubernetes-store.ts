@@ -9,7 +9,8 @@ import { CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject 
 import { KssError, type Clock, type FunctionRef, type FunctionSpec } from '../core/index.js';
 import { FUNCTION_GROUP, FUNCTION_PLURAL, FUNCTION_VERSION, fromFunctionResource, toFunctionResource, type FunctionResource } from '../providers/kubernetes/function-resource.js';
 import type { FunctionStore, StoreChange, StoredFunction, WatchableStore } from './function-store.js';
-import { statusOf, unavailable } from './kube-errors.js';
+import { statusOf } from '../providers/kubernetes/api-status.js';
+import { unavailable } from './kube-errors.js';
 
 /**
  * On the Function: its traffic split and canary (written by the revision store,

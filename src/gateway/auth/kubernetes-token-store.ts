@@ -31,6 +31,7 @@ import { KssError, type Clock, type TokenInfo } from '../../core/index.js';
 import { constantTimeEqual, sha256 } from './constant-time.js';
 import { isScope, type Principal, type Scope } from './scopes.js';
 import { assertValidNewToken, newTokenSecret, TOKEN_FORMAT, type ApiTokens, type CreatedToken, type NewToken } from './token-store.js';
+import { statusOf } from '../../providers/kubernetes/api-status.js';
 
 /** The Secret type of a token. */
 export const TOKEN_SECRET_TYPE = 'kube-serverless/api-token';
@@ -391,11 +392,6 @@ function infoOf(e: Entry): TokenInfo {
 function olderThan(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
   return BigInt(a) < BigInt(b);
-}
-
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
-  return typeof code === 'number' ? code : undefined;
 }
 
 /** Status codes only: an API server's message could quote the request (which holds the hash). */

@@ -10,6 +10,7 @@ import { PatchStrategy, type KubernetesObject, type KubernetesObjectApi } from '
 import type { FunctionSpec } from '../../core/index.js';
 import { FUNCTION_API_VERSION, FUNCTION_KIND, toFunctionResource, type FunctionResource } from './function-resource.js';
 import type { FunctionOwner } from './manifests.js';
+import { statusOf } from './api-status.js';
 
 /** The field manager of every write: `kubectl get … --show-managed-fields` names us. */
 export const FIELD_MANAGER = 'kube-serverless';
@@ -40,7 +41,7 @@ export async function ensureFunctionResource(objects: KubernetesObjectApi, spec:
     const fn = await objects.read<FunctionResource & KubernetesObject>({ apiVersion: FUNCTION_API_VERSION, kind: FUNCTION_KIND, metadata: { name: spec.service, namespace: spec.namespace } });
     return ownerOf(fn);
   } catch (err) {
-    if ((err as { code?: unknown })?.code !== 404) throw err;
+    if (statusOf(err) !== 404) throw err;
   }
   return applyFunctionResource(objects, spec);
 }

@@ -65,6 +65,7 @@ import {
 import { FUNCTION_GROUP, FUNCTION_LABEL, FUNCTION_PLURAL, FUNCTION_VERSION, MANAGED_BY_LABEL, type FunctionResourceStatus } from './function-resource.js';
 import { applyFunctionResource, ensureFunctionResource, FIELD_MANAGER, mergePatch } from './function-owner.js';
 import { PodLogReader } from './pod-logs.js';
+import { statusOf } from './api-status.js';
 
 export { FIELD_MANAGER };
 /** A Service's name is a DNS-1035 label: at most 63 characters (a revision's is `NAME--rN`). */
@@ -665,12 +666,6 @@ function podInfo(p: V1Pod, readyIds: Set<string>): ReplicaInfo {
   const last = cs?.lastState?.terminated;
   if (last) info.lastExit = last.reason === 'OOMKilled' ? `OOMKilled at ${new Date(last.finishedAt ?? Date.now()).toISOString()}` : `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}`;
   return info;
-}
-
-/** The HTTP status of a client-node failure (ApiException.code), if any. */
-export function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
-  return typeof code === 'number' ? code : undefined;
 }
 
 function unavailable(what: string, err: unknown): KssError {

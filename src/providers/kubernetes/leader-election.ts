@@ -25,7 +25,7 @@ import { hostname } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/index.js';
-import { statusOf } from './kubernetes-provider.js';
+import { statusOf } from './api-status.js';
 
 /** The Lease the gateway replicas elect the trigger runner with. */
 export const TRIGGER_LEASE_NAME = 'kube-serverless-triggers';
